@@ -1,0 +1,124 @@
+"""The decoded batch, shared by both rollup engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_REASONS, WARNING_CODES, WARNING_REASONS
+
+#: ``battery`` column value when the frame carried none (valid values are 0..1000, 0.1 %).
+BATTERY_NONE = -1
+#: ``rssi`` column value when the frame carried none (valid values are -2000..0, 0.1 dBm).
+RSSI_NONE = 1
+#: ``fw`` column value when the frame carried none (valid values are firmware ids from 1).
+FW_NONE = 0
+
+
+@dataclass
+class Batch:
+    """One batch after decoding: header fields, per-frame verdicts, accepted frames as columns.
+
+    The columns hold only the accepted frames, in batch order: ``dev`` is the tenant's dense
+    device index, ``ts`` nanoseconds since the Unix epoch, ``status`` 0..255, ``battery`` in
+    0.1 % (or ``BATTERY_NONE``), ``rssi`` in 0.1 dBm (or ``RSSI_NONE``), ``fw`` the tenant's
+    firmware id (or ``FW_NONE``). ``reasons`` and ``warnings_mask`` have one entry per frame of
+    the batch, accepted or not.
+    """
+
+    gateway: str
+    seq: int | None
+    sent_at_ns: int | None
+    reasons: npt.NDArray[np.uint8]
+    warnings_mask: npt.NDArray[np.uint8]
+    dev: npt.NDArray[np.uint32]
+    ts: npt.NDArray[np.int64]
+    status: npt.NDArray[np.uint8]
+    battery: npt.NDArray[np.int16]
+    rssi: npt.NDArray[np.int16]
+    fw: npt.NDArray[np.uint16]
+    _errors: list[dict[str, object]] | None = field(default=None, repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.reasons)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.dev)
+
+    @property
+    def rejected(self) -> int:
+        return self.n_frames - self.accepted
+
+    @property
+    def warnings(self) -> int:
+        return int(np.bitwise_count(self.warnings_mask).sum())
+
+    def reject_counts(self) -> dict[str, int]:
+        """Rejected frames by machine code (for metrics)."""
+        counts = np.bincount(self.reasons, minlength=len(REJECT_CODES))
+        return {REJECT_CODES[i]: int(n) for i, n in enumerate(counts) if i and n}
+
+    @property
+    def errors(self) -> list[dict[str, object]]:
+        """The first rejects and warnings in frame order, at most ``MAX_ERRORS``."""
+        if self._errors is None:
+            out: list[dict[str, object]] = []
+            flagged = np.flatnonzero((self.reasons != 0) | (self.warnings_mask != 0))
+            for i in flagged:
+                reason = int(self.reasons[i])
+                if reason:
+                    out.append({"index": int(i), "reason": REJECT_REASONS[reason]})
+                else:
+                    mask = int(self.warnings_mask[i])
+                    for bit, text in enumerate(WARNING_REASONS):
+                        if mask >> bit & 1:
+                            out.append({"index": int(i), "reason": text})
+                if len(out) >= MAX_ERRORS:
+                    break
+            self._errors = out[:MAX_ERRORS]
+        return self._errors
+
+    def summary(self) -> dict[str, object]:
+        """The response body of the wire format (without ``duplicate``)."""
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "errors": self.errors,
+        }
+
+    def columns_bytes(self) -> bytes:
+        """The accepted frames as one compact byte string (the log record)."""
+        return b"".join(
+            (
+                np.uint32(self.accepted).tobytes(),
+                self.dev.astype("<u4").tobytes(),
+                self.ts.astype("<i8").tobytes(),
+                self.status.tobytes(),
+                self.battery.astype("<i2").tobytes(),
+                self.rssi.astype("<i2").tobytes(),
+                self.fw.astype("<u2").tobytes(),
+            )
+        )
+
+    @classmethod
+    def from_columns_bytes(cls, data: bytes, gateway: str = "", seq: int | None = None) -> Batch:
+        """Rebuild the accepted frames of a batch from :meth:`columns_bytes` (log replay)."""
+        n = int(np.frombuffer(data, "<u4", 1)[0])
+        pos = 4
+        cols = []
+        for dtype in ("<u4", "<i8", "u1", "<i2", "<i2", "<u2"):
+            arr = np.frombuffer(data, dtype, n, pos)
+            pos += arr.nbytes
+            cols.append(arr.astype(dtype.lstrip("<"), copy=True))
+        if pos != len(data):
+            raise ValueError("log record has trailing bytes")
+        empty = np.zeros(n, np.uint8)
+        return cls(gateway, seq, None, empty, empty.copy(), *cols)
+
+
+WARNING_BITS = {code: 1 << i for i, code in enumerate(WARNING_CODES)}

@@ -1,0 +1,272 @@
+"""Per-(tenant, day) blocks: what a day of a whole fleet looks like on disk and in memory.
+
+A day of one device is a coverage bitmap, a fault bitmap (one bit per slot, slot ``i`` at bit
+``i & 7`` of byte ``i >> 3``) and a row of counters (:data:`STATS_DTYPE`). A tenant's day is
+kept as two LMDB values: the bitmap block (see :func:`encode_bitmaps`) and the stats block
+(the counters of every device, a packed array indexed by device). The layout is described in
+``docs/storage.md``.
+
+Merging is what makes the stored result depend only on the set of frames: bitmaps are ORed,
+``first``/``min`` take the minimum, ``last`` values take the value at the greatest time (ties
+broken by the greater value), and delivery counters add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+NS_PER_MS = 1_000_000
+MS_PER_DAY = 86_400_000
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+#: One device-day of counters. ``*_ms`` fields are milliseconds into the UTC day, -1 for none.
+STATS_DTYPE = np.dtype(
+    [
+        ("rssi_sum", "<i8"),  # sum of rssi over frames that carried it, 0.1 dBm
+        ("frames", "<u4"),  # accepted frames (deliveries)
+        ("fault_frames", "<u4"),  # accepted frames with status != 0
+        ("rssi_n", "<u4"),  # frames that carried rssi
+        ("first_ms", "<i4"),  # earliest frame of the day
+        ("last_ms", "<i4"),  # latest frame of the day
+        ("batt_ms", "<i4"),  # time of batt_last
+        ("rssi_ms", "<i4"),  # time of rssi_last
+        ("fw_ms", "<i4"),  # time of fw_last
+        ("batt_last", "<i2"),  # 0.1 %, -1 none
+        ("batt_min", "<i2"),  # 0.1 %, -1 none
+        ("rssi_last", "<i2"),  # 0.1 dBm, 1 none
+        ("fw_last", "<u2"),  # tenant firmware id, 0 none
+        ("last_status", "u1"),  # status of the latest frame
+    ]
+)
+
+EMPTY_STATS = np.zeros((), STATS_DTYPE)
+for _name in ("first_ms", "last_ms", "batt_ms", "rssi_ms", "fw_ms", "batt_last", "batt_min"):
+    EMPTY_STATS[_name] = -1
+EMPTY_STATS["rssi_last"] = 1
+
+
+def empty_stats(n: int) -> npt.NDArray[np.void]:
+    return np.full(n, EMPTY_STATS, STATS_DTYPE)
+
+
+@dataclass
+class DayDelta:
+    """What one drain of a rollup holds for one UTC day: the devices touched, sorted."""
+
+    day: int
+    dev: npt.NDArray[np.uint32]
+    cov: npt.NDArray[np.uint8]  # (k, W) packed bits
+    fault: npt.NDArray[np.uint8]  # (k, W) packed bits
+    stats: npt.NDArray[np.void]  # (k,) STATS_DTYPE
+
+
+def _last_wins(
+    a_ms: npt.NDArray[np.int32],
+    a_val: npt.NDArray[np.generic],
+    b_ms: npt.NDArray[np.int32],
+    b_val: npt.NDArray[np.generic],
+) -> npt.NDArray[np.bool_]:
+    """Where the value timed ``b_ms`` replaces the one timed ``a_ms``."""
+    return (b_ms > a_ms) | ((b_ms == a_ms) & (b_val > a_val))
+
+
+def merge_stats(
+    a: npt.NDArray[np.void], b: npt.NDArray[np.void], fw_rank: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.void]:
+    """Merge two arrays of counters row by row; commutative, associative.
+
+    ``fw_rank`` maps firmware ids to their rank by name, so that a tie on time is broken by
+    the firmware string, not by the order in which firmware ids were handed out.
+    """
+    out = a.copy()
+    for name in ("rssi_sum", "frames", "fault_frames", "rssi_n"):
+        out[name] = a[name] + b[name]
+    a_first, b_first = a["first_ms"], b["first_ms"]
+    out["first_ms"] = np.where(
+        (a_first < 0) | ((b_first >= 0) & (b_first < a_first)), b_first, a_first
+    )
+    take = _last_wins(a["last_ms"], a["last_status"], b["last_ms"], b["last_status"])
+    out["last_ms"] = np.where(take, b["last_ms"], a["last_ms"])
+    out["last_status"] = np.where(take, b["last_status"], a["last_status"])
+    take = _last_wins(a["batt_ms"], a["batt_last"], b["batt_ms"], b["batt_last"])
+    out["batt_ms"] = np.where(take, b["batt_ms"], a["batt_ms"])
+    out["batt_last"] = np.where(take, b["batt_last"], a["batt_last"])
+    a_min, b_min = a["batt_min"], b["batt_min"]
+    out["batt_min"] = np.where((a_min < 0) | ((b_min >= 0) & (b_min < a_min)), b_min, a_min)
+    take = _last_wins(a["rssi_ms"], a["rssi_last"], b["rssi_ms"], b["rssi_last"])
+    out["rssi_ms"] = np.where(take, b["rssi_ms"], a["rssi_ms"])
+    out["rssi_last"] = np.where(take, b["rssi_last"], a["rssi_last"])
+    a_fw, b_fw = a["fw_last"].astype(np.int64), b["fw_last"].astype(np.int64)
+    if fw_rank is not None:
+        a_fw, b_fw = fw_rank[a_fw], fw_rank[b_fw]
+    take = _last_wins(a["fw_ms"], a_fw, b["fw_ms"], b_fw)
+    out["fw_ms"] = np.where(take, b["fw_ms"], a["fw_ms"])
+    out["fw_last"] = np.where(take, b["fw_last"], a["fw_last"])
+    return out
+
+
+# --- bitmap block codec ----------------------------------------------------------------------
+
+KIND_EMPTY, KIND_FULL, KIND_RAW, KIND_RUNS = 0, 1, 2, 3
+BLOCK_MAGIC = b"UD\x01"
+_HEADER = np.dtype([("magic", "S3"), ("pad", "u1"), ("slots", "<u4"), ("n", "<u4"), ("m", "<u4")])
+
+
+def _varint(n: int, out: bytearray) -> None:
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _encode_runs(bits: npt.NDArray[np.bool_]) -> bytes:
+    """Lengths of alternating runs, starting with a run of zeros (maybe empty); last implied."""
+    edges = np.flatnonzero(np.diff(bits.view(np.int8), prepend=0, append=0))
+    bounds = np.concatenate(([0], edges))
+    lengths = np.diff(bounds)
+    out = bytearray()
+    for n in lengths[:-1] if bounds[-1] == len(bits) else lengths:
+        _varint(int(n), out)
+    return bytes(out)
+
+
+def _decode_runs(data: bytes | memoryview, n_slots: int) -> npt.NDArray[np.bool_]:
+    bits = np.zeros(n_slots, np.bool_)
+    pos, at, value = 0, 0, False
+    while pos < len(data):
+        n, pos = _read_varint(data, pos)
+        if value:
+            bits[at : at + n] = True
+        at += n
+        value = not value
+    if value:
+        bits[at:] = True
+    return bits
+
+
+def _kinds(packed: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.uint8]:
+    counts = np.bitwise_count(packed).sum(axis=1, dtype=np.int64)
+    kinds = np.full(len(packed), KIND_RAW, np.uint8)
+    kinds[counts == 0] = KIND_EMPTY
+    kinds[counts == n_slots] = KIND_FULL
+    return kinds
+
+
+def _encode_one(packed_row: npt.NDArray[np.uint8], n_slots: int) -> tuple[int, bytes]:
+    raw = packed_row.tobytes()
+    runs = _encode_runs(np.unpackbits(packed_row, count=n_slots, bitorder="little").astype(bool))
+    return (KIND_RUNS, runs) if len(runs) < len(raw) else (KIND_RAW, raw)
+
+
+def encode_bitmaps(cov: npt.NDArray[np.uint8], fault: npt.NDArray[np.uint8], n_slots: int) -> bytes:
+    """Encode a day of bitmaps for devices ``0..n-1`` (rows of packed bits) as one block.
+
+    Layout: header; one kind byte per device (coverage kind | fault kind << 2); for the ``m``
+    devices with a non-trivial bitmap, their indexes (u32) and ``m + 1`` payload offsets (u32);
+    the payloads. A device that was fully up with no fault costs one byte.
+    """
+    n = len(cov)
+    cov_kinds, fault_kinds = _kinds(cov, n_slots), _kinds(fault, n_slots)
+    busy = np.flatnonzero((cov_kinds == KIND_RAW) | (fault_kinds == KIND_RAW))
+    payload = bytearray()
+    offsets = [0]
+    for i in busy:
+        part = bytearray()
+        cov_part = fault_part = b""
+        if cov_kinds[i] == KIND_RAW:
+            cov_kinds[i], cov_part = _encode_one(cov[i], n_slots)
+        if fault_kinds[i] == KIND_RAW:
+            fault_kinds[i], fault_part = _encode_one(fault[i], n_slots)
+        _varint(len(cov_part), part)
+        payload += part + cov_part + fault_part
+        offsets.append(len(payload))
+    header = np.array([(BLOCK_MAGIC, 0, n_slots, n, len(busy))], _HEADER)
+    return b"".join(
+        (
+            header.tobytes(),
+            (cov_kinds | (fault_kinds << 2)).astype(np.uint8).tobytes(),
+            busy.astype("<u4").tobytes(),
+            np.asarray(offsets, "<u4").tobytes(),
+            bytes(payload),
+        )
+    )
+
+
+@dataclass
+class BitmapBlock:
+    """A decoded bitmap block: kinds for every device, packed rows only for the busy ones."""
+
+    n_slots: int
+    cov_kind: npt.NDArray[np.uint8]
+    fault_kind: npt.NDArray[np.uint8]
+    busy: npt.NDArray[np.uint32]  # device indexes whose rows are in cov/fault below
+    cov: npt.NDArray[np.uint8]  # (m, W)
+    fault: npt.NDArray[np.uint8]  # (m, W)
+
+    @property
+    def n(self) -> int:
+        return len(self.cov_kind)
+
+    def dense(self, n: int | None = None) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """Packed coverage and fault rows for devices ``0..n-1``."""
+        n = self.n if n is None else n
+        width = (self.n_slots + 7) // 8
+        cov = np.zeros((n, width), np.uint8)
+        fault = np.zeros((n, width), np.uint8)
+        k = min(n, self.n)
+        full_row = np.packbits(np.ones(self.n_slots, bool), bitorder="little")
+        cov[:k][self.cov_kind[:k] == KIND_FULL] = full_row
+        fault[:k][self.fault_kind[:k] == KIND_FULL] = full_row
+        inside = self.busy < n
+        cov[self.busy[inside]] = self.cov[inside]
+        fault[self.busy[inside]] = self.fault[inside]
+        return cov, fault
+
+
+def _decode_part(kind: int, data: memoryview, n_slots: int) -> npt.NDArray[np.uint8]:
+    if kind == KIND_RAW:
+        return np.frombuffer(data, np.uint8).copy()
+    if kind == KIND_RUNS:
+        return np.packbits(_decode_runs(data, n_slots), bitorder="little")
+    bits = np.full(n_slots, kind == KIND_FULL, bool)
+    return np.packbits(bits, bitorder="little")
+
+
+def decode_bitmaps(data: bytes) -> BitmapBlock:
+    header = np.frombuffer(data, _HEADER, 1)[0]
+    if header["magic"] != BLOCK_MAGIC:
+        raise ValueError("not a day bitmap block")
+    n_slots, n, m = int(header["slots"]), int(header["n"]), int(header["m"])
+    pos = _HEADER.itemsize
+    kinds = np.frombuffer(data, np.uint8, n, pos)
+    pos += n
+    busy = np.frombuffer(data, "<u4", m, pos).astype(np.uint32)
+    pos += 4 * m
+    offsets = np.frombuffer(data, "<u4", m + 1, pos)
+    pos += 4 * (m + 1)
+    view = memoryview(data)[pos:]
+    cov_kind, fault_kind = kinds & 3, kinds >> 2
+    width = (n_slots + 7) // 8
+    cov = np.zeros((m, width), np.uint8)
+    fault = np.zeros((m, width), np.uint8)
+    for j in range(m):
+        entry = view[offsets[j] : offsets[j + 1]]
+        cov_len, at = _read_varint(entry, 0)
+        i = busy[j]
+        cov[j] = _decode_part(int(cov_kind[i]), entry[at : at + cov_len], n_slots)
+        fault[j] = _decode_part(int(fault_kind[i]), entry[at + cov_len :], n_slots)
+    return BitmapBlock(n_slots, cov_kind.copy(), fault_kind.copy(), busy, cov, fault)
