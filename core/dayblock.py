@@ -237,6 +237,25 @@ class BitmapBlock:
         return cov, fault
 
 
+    def rows(self, devs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """Packed coverage and fault rows of the given devices only."""
+        width = (self.n_slots + 7) // 8
+        cov = np.zeros((len(devs), width), np.uint8)
+        fault = np.zeros((len(devs), width), np.uint8)
+        known = devs < self.n
+        full_row = np.packbits(np.ones(self.n_slots, bool), bitorder="little")
+        kinds_c = np.where(known, self.cov_kind[np.minimum(devs, max(self.n - 1, 0))], KIND_EMPTY)
+        kinds_f = np.where(known, self.fault_kind[np.minimum(devs, max(self.n - 1, 0))], KIND_EMPTY)
+        cov[kinds_c == KIND_FULL] = full_row
+        fault[kinds_f == KIND_FULL] = full_row
+        if len(self.busy):
+            at = np.searchsorted(self.busy, devs)
+            hit = (at < len(self.busy)) & (self.busy[np.minimum(at, len(self.busy) - 1)] == devs)
+            cov[hit] = self.cov[at[hit]]
+            fault[hit] = self.fault[at[hit]]
+        return cov, fault
+
+
 def _decode_part(kind: int, data: memoryview, n_slots: int) -> npt.NDArray[np.uint8]:
     if kind == KIND_RAW:
         return np.frombuffer(data, np.uint8).copy()

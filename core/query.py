@@ -1,0 +1,387 @@
+"""Uptime queries over the stored day blocks, vectorised with numpy.
+
+Every query works on slots of the tenant's width, aligned to Unix time 0 (UTC), and follows
+"Uptime semantics" in ``docs/wire-format.md``: a slot is up when covered and free of faults,
+down otherwise, except excluded slots (before activation, after retirement, inside an
+exclusion window such as maintenance, or not yet ended), which count neither way.
+
+The work is done per stored day. A device whose day is entirely covered with no fault (the
+common case) or has no data at all is counted from its interval of in-scope slots alone; only
+the devices with gaps or faults that day have their bitmaps unpacked.
+
+Results reflect the last checkpoint (``Store.checkpoint``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from core.batch import BATTERY_NONE, RSSI_NONE
+from core.dayblock import KIND_EMPTY, KIND_FULL, BitmapBlock
+from core.store import NS_PER_MS, NS_PER_S, Store
+
+Int64s = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Windows excluded from uptime, e.g. maintenance: ``[start_ns, end_ns)`` intervals for
+    the whole tenant, and per device index. The SLA engine builds these from its calendars."""
+
+    tenant: Sequence[tuple[int, int]] = ()
+    devices: dict[int, Sequence[tuple[int, int]]] | None = None
+
+    def mask(self, windows: Sequence[tuple[int, int]], day: int, slot_ns: int, n_slots: int
+             ) -> npt.NDArray[np.bool_] | None:
+        """Slots of ``day`` that touch any window, or None if none do."""
+        out = None
+        day_start = day * n_slots
+        for start, end in windows:
+            a = max(start // slot_ns - day_start, 0)
+            b = min(-(-end // slot_ns) - day_start, n_slots)
+            if a < b:
+                if out is None:
+                    out = np.zeros(n_slots, np.bool_)
+                out[a:b] = True
+        return out
+
+
+NO_EXCLUSIONS = Exclusions()
+
+
+@dataclass
+class Scope:
+    """A query's slot range and each device's own in-scope slot interval, in absolute slots."""
+
+    tenant_id: int
+    slot_ns: int
+    n_slots: int  # per day
+    first_slot: int
+    end_slot: int  # exclusive
+    devices: Int64s  # device indexes queried
+    lo: Int64s  # per device: first in-scope slot
+    hi: Int64s  # per device: end of in-scope slots (exclusive)
+
+
+def _scope(
+    store: Store, tenant_id: int, start_ns: int, end_ns: int, now_ns: int,
+    devices: Sequence[int] | None
+) -> Scope:
+    tenant = store.tenants[tenant_id]
+    slot_ns = tenant.slot_s * NS_PER_S
+    n_slots = 86_400 // tenant.slot_s
+    state = store.devstate(tenant_id)
+    devs = np.arange(len(state), dtype=np.int64) if devices is None else np.asarray(
+        devices, np.int64
+    )
+    state = state[devs]
+    first_slot = start_ns // slot_ns
+    end_slot = min(-(-end_ns // slot_ns), now_ns // slot_ns)  # only ended slots count
+    end_slot = max(end_slot, first_slot)
+    activation = np.where(state["registered_ms"] >= 0, state["registered_ms"], state["first_ms"])
+    lo = np.where(activation >= 0, activation * NS_PER_MS // slot_ns, end_slot)
+    lo = np.maximum(lo, first_slot)
+    retired = state["retired_ms"]
+    hi = np.where(retired >= 0, -(-retired * NS_PER_MS // slot_ns), end_slot)
+    hi = np.minimum(hi, end_slot)
+    hi = np.maximum(hi, lo)
+    return Scope(tenant_id, slot_ns, n_slots, first_slot, end_slot, devs, lo, hi)
+
+
+def _unpack(rows: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.bool_]:
+    return np.unpackbits(rows, axis=1, count=n_slots, bitorder="little").astype(np.bool_)
+
+
+@dataclass
+class _Day:
+    """One day of the queried devices: in-scope slots and up slots as matrices or counts."""
+
+    day: int
+    lo: Int64s  # in-scope interval within the day, per device
+    hi: Int64s
+    trivial_up: npt.NDArray[np.bool_]  # devices fully up all day (when not busy)
+    busy: Int64s  # positions (into the queried devices) with per-slot detail
+    up_bits: npt.NDArray[np.bool_]  # (len(busy), n_slots) up slots of busy devices
+    scope_bits: npt.NDArray[np.bool_]  # (len(busy), n_slots) in-scope slots of busy devices
+
+
+def _days(
+    store: Store, scope: Scope, exclusions: Exclusions
+) -> list[_Day]:
+    """Walk the days of the scope, yielding per-day detail for every queried device."""
+    n_slots = scope.n_slots
+    first_day = scope.first_slot // n_slots
+    last_day = (max(scope.end_slot, scope.first_slot + 1) - 1) // n_slots
+    blocks: dict[int, tuple[BitmapBlock, object]] = {
+        day: (block, stats)
+        for day, block, stats in store.day_blocks(scope.tenant_id, first_day, last_day)
+    }
+    per_device = exclusions.devices or {}
+    out = []
+    arange = np.arange(n_slots)
+    for day in range(first_day, last_day + 1):
+        base = day * n_slots
+        lo = np.clip(scope.lo - base, 0, n_slots)
+        hi = np.clip(scope.hi - base, 0, n_slots)
+        hi = np.maximum(hi, lo)
+        entry = blocks.get(day)
+        n = len(scope.devices)
+        cov_kind = np.full(n, KIND_EMPTY, np.uint8)
+        fault_kind = np.full(n, KIND_EMPTY, np.uint8)
+        if entry is not None:
+            block = entry[0]
+            known = scope.devices < block.n
+            cov_kind[known] = block.cov_kind[scope.devices[known]]
+            fault_kind[known] = block.fault_kind[scope.devices[known]]
+        tenant_mask = exclusions.mask(exclusions.tenant, day, scope.slot_ns, n_slots)
+        detailed = ~np.isin(cov_kind, (KIND_EMPTY, KIND_FULL)) | ~np.isin(
+            fault_kind, (KIND_EMPTY, KIND_FULL)
+        )
+        if tenant_mask is not None:
+            detailed[:] = True
+        for dev in per_device:
+            detailed |= scope.devices == dev
+        detailed &= hi > lo
+        busy = np.flatnonzero(detailed)
+        trivial_up = (cov_kind == KIND_FULL) & (fault_kind == KIND_EMPTY)
+        up_bits = np.zeros((len(busy), n_slots), np.bool_)
+        scope_bits = (arange >= lo[busy, None]) & (arange < hi[busy, None])
+        if len(busy):
+            if entry is not None:
+                cov, fault = entry[0].rows(scope.devices[busy])
+                up_bits = _unpack(cov, n_slots) & ~_unpack(fault, n_slots)
+            if tenant_mask is not None:
+                scope_bits &= ~tenant_mask
+            for dev, windows in per_device.items():
+                mask = exclusions.mask(windows, day, scope.slot_ns, n_slots)
+                if mask is not None:
+                    scope_bits[scope.devices[busy] == dev] &= ~mask
+        out.append(_Day(day, lo, hi, trivial_up, busy, up_bits, scope_bits))
+    return out
+
+
+@dataclass
+class UptimeTable:
+    """Per-device slot counts over a period; ``percent`` is None where nothing was in scope."""
+
+    devices: Int64s
+    up: Int64s
+    down: Int64s
+    excluded: Int64s
+
+    @property
+    def percent(self) -> npt.NDArray[np.float64]:
+        total = self.up + self.down
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, 100.0 * self.up / np.maximum(total, 1), np.nan)
+
+    @property
+    def fleet_percent(self) -> float | None:
+        """Σ up / Σ (up + down) over the devices, as a percentage."""
+        total = int(self.up.sum() + self.down.sum())
+        return 100.0 * int(self.up.sum()) / total if total else None
+
+
+def _counts(
+    day: _Day, bucket_slots: int, n_slots: int
+) -> tuple[Int64s, Int64s]:
+    """Up and in-scope slot counts, shape (devices, buckets of the day)."""
+    n_buckets = n_slots // bucket_slots
+    starts = np.arange(n_buckets) * bucket_slots
+    in_scope = np.clip(
+        np.minimum(day.hi[:, None], starts + bucket_slots) - np.maximum(day.lo[:, None], starts),
+        0,
+        None,
+    )
+    up = np.where(day.trivial_up[:, None], in_scope, 0)
+    if len(day.busy):
+        scope_b = day.scope_bits.reshape(len(day.busy), n_buckets, bucket_slots)
+        up_b = (day.up_bits & day.scope_bits).reshape(len(day.busy), n_buckets, bucket_slots)
+        in_scope[day.busy] = scope_b.sum(axis=2)
+        up[day.busy] = up_b.sum(axis=2)
+    return up.astype(np.int64), in_scope.astype(np.int64)
+
+
+def uptime(
+    store: Store,
+    tenant_id: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    *,
+    devices: Sequence[int] | None = None,
+    exclusions: Exclusions = NO_EXCLUSIONS,
+) -> UptimeTable:
+    """Up, down and excluded slots per device over ``[start_ns, end_ns)``."""
+    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
+    n = len(scope.devices)
+    up = np.zeros(n, np.int64)
+    in_scope = np.zeros(n, np.int64)
+    for day in _days(store, scope, exclusions):
+        day_up, day_scope = _counts(day, scope.n_slots, scope.n_slots)
+        up += day_up[:, 0]
+        in_scope += day_scope[:, 0]
+    period = max(-(-end_ns // scope.slot_ns) - scope.first_slot, 0)
+    return UptimeTable(scope.devices, up, in_scope - up, period - in_scope)
+
+
+@dataclass
+class Series:
+    """Slot counts per bucket (day or hour), summed over the queried devices."""
+
+    start_ns: Int64s
+    up: Int64s
+    down: Int64s
+
+    @property
+    def percent(self) -> npt.NDArray[np.float64]:
+        total = self.up + self.down
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, 100.0 * self.up / np.maximum(total, 1), np.nan)
+
+
+def series(
+    store: Store,
+    tenant_id: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    *,
+    granularity: str = "day",
+    devices: Sequence[int] | None = None,
+    exclusions: Exclusions = NO_EXCLUSIONS,
+) -> Series:
+    """Up and down slots per UTC day or hour overlapping ``[start_ns, end_ns)``."""
+    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
+    if granularity == "day":
+        bucket_slots = scope.n_slots
+    elif granularity == "hour":
+        bucket_slots = max(scope.n_slots // 24, 1)
+    else:
+        raise ValueError("granularity must be 'day' or 'hour'")
+    starts, ups, downs = [], [], []
+    bucket_ns = bucket_slots * scope.slot_ns
+    first_bucket = start_ns // bucket_ns
+    end_bucket = -(-end_ns // bucket_ns)
+    for day in _days(store, scope, exclusions):
+        day_up, day_scope = _counts(day, bucket_slots, scope.n_slots)
+        up, in_scope = day_up.sum(axis=0), day_scope.sum(axis=0)
+        for i in range(len(up)):
+            b = (day.day * scope.n_slots) // bucket_slots + i
+            if first_bucket <= b < end_bucket:
+                starts.append(b * bucket_ns)
+                ups.append(int(up[i]))
+                downs.append(int(in_scope[i] - up[i]))
+    return Series(np.array(starts, np.int64), np.array(ups, np.int64), np.array(downs, np.int64))
+
+
+@dataclass(frozen=True)
+class Outage:
+    device: int
+    start_ns: int
+    end_ns: int
+    ongoing: bool
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / NS_PER_S
+
+
+def outages(
+    store: Store,
+    tenant_id: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    *,
+    min_outage: int = 5,
+    devices: Sequence[int] | None = None,
+    exclusions: Exclusions = NO_EXCLUSIONS,
+) -> list[Outage]:
+    """Maximal runs of down slots per device, at least ``min_outage`` slots long.
+
+    Excluded slots end a run. A run that reaches the last ended slot is ``ongoing``.
+    """
+    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
+    runs: list[tuple[int, int, int]] = []  # (position, start slot, end slot)
+    for day in _days(store, scope, exclusions):
+        base = day.day * scope.n_slots
+        detailed = np.zeros(len(scope.devices), np.bool_)
+        detailed[day.busy] = True
+        whole_down = ~detailed & ~day.trivial_up & (day.hi > day.lo)
+        for pos in np.flatnonzero(whole_down):
+            runs.append((int(pos), base + int(day.lo[pos]), base + int(day.hi[pos])))
+        if len(day.busy):
+            down = day.scope_bits & ~day.up_bits
+            padded = np.zeros((len(day.busy), scope.n_slots + 2), np.int8)
+            padded[:, 1:-1] = down
+            edges = np.diff(padded, axis=1)
+            rows_s, cols_s = np.nonzero(edges == 1)
+            rows_e, cols_e = np.nonzero(edges == -1)
+            for r, a, b in zip(rows_s, cols_s, cols_e):
+                runs.append((int(day.busy[r]), base + int(a), base + int(b)))
+            assert np.array_equal(rows_s, rows_e)
+    runs.sort()
+    merged: list[list[int]] = []
+    for pos, a, b in runs:
+        if merged and merged[-1][0] == pos and merged[-1][2] == a:
+            merged[-1][2] = b
+        else:
+            merged.append([pos, a, b])
+    out = []
+    last_ended = now_ns // scope.slot_ns
+    for pos, a, b in merged:
+        if b - a >= min_outage:
+            out.append(
+                Outage(
+                    int(scope.devices[pos]),
+                    a * scope.slot_ns,
+                    b * scope.slot_ns,
+                    ongoing=b >= last_ended and scope.hi[pos] >= last_ended,
+                )
+            )
+    return out
+
+
+@dataclass
+class DeviceStatus:
+    """Current state of every device of a tenant, dense by index."""
+
+    ids: list[str]
+    state: list[str]  # "online", "offline", "fault" or "inactive" (no frame yet, or retired)
+    last_seen_ns: Int64s  # -1 for never
+    last_status: npt.NDArray[np.uint8]
+    battery: npt.NDArray[np.float64]  # percent, NaN for unknown
+    rssi: npt.NDArray[np.float64]  # dBm, NaN for unknown
+    firmware: list[str]
+
+
+def current_status(store: Store, tenant_id: int, now_ns: int) -> DeviceStatus:
+    """Online when the latest frame was healthy and its heartbeat has not run out; fault when
+    the latest frame reported a fault; offline otherwise."""
+    state = store.devstate(tenant_id)
+    tenant = store.tenants[tenant_id]
+    heartbeat = np.where(state["heartbeat_s"] > 0, state["heartbeat_s"], tenant.heartbeat_s)
+    last_ns = np.where(state["last_ms"] >= 0, state["last_ms"] * NS_PER_MS, -1)
+    covered = (last_ns >= 0) & (last_ns + heartbeat.astype(np.int64) * NS_PER_S > now_ns)
+    labels = np.where(
+        state["last_ms"] < 0,
+        "inactive",
+        np.where(state["last_status"] != 0, "fault", np.where(covered, "online", "offline")),
+    )
+    retired = (state["retired_ms"] >= 0) & (state["retired_ms"] * NS_PER_MS <= now_ns)
+    labels = np.where(retired, "inactive", labels)
+    fw_names = store.firmware_names(tenant_id)
+    return DeviceStatus(
+        ids=list(store.device_ids(tenant_id)[: len(state)]),
+        state=[str(x) for x in labels],
+        last_seen_ns=last_ns.astype(np.int64),
+        last_status=state["last_status"].copy(),
+        battery=np.where(state["batt_last"] != BATTERY_NONE, state["batt_last"] / 10.0, np.nan),
+        rssi=np.where(state["rssi_last"] != RSSI_NONE, state["rssi_last"] / 10.0, np.nan),
+        firmware=[fw_names[i] for i in state["fw_last"]],
+    )

@@ -1,0 +1,674 @@
+"""The LMDB store: tenants, devices, the frame log, dedupe keys and per-day blocks.
+
+Writes come in two kinds (see ``docs/storage.md``):
+
+* :meth:`Store.commit` takes a group of decoded batches and, in ONE fsync'd write
+  transaction, appends their accepted frames to the log, records their ``(gateway, seq)``
+  dedupe keys and persists newly interned device and firmware ids. Only after the commit does
+  it fold the batches into the tenants' in-memory rollups. A failed commit leaves both the
+  file and the rollups as they were.
+* :meth:`Store.checkpoint` drains the rollups, merges the drained day deltas into the stored
+  per-(tenant, day) blocks and deletes the log records they came from, in one transaction.
+
+On open, the log written since the last checkpoint is replayed into the rollups, so a crash
+loses nothing that was committed, and restart costs at most one checkpoint interval of
+replay. Keys are fixed-width big-endian, so range scans come back in order.
+
+One process opens a store path once, and never carries it across ``fork()``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import lmdb
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+from core.batch import Batch
+from core.dayblock import (
+    MS_PER_DAY,
+    STATS_DTYPE,
+    BitmapBlock,
+    DayDelta,
+    decode_bitmaps,
+    empty_stats,
+    encode_bitmaps,
+    merge_stats,
+)
+from core.rollup import Rollup, RollupPy
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_TENANT_DAY = struct.Struct(">II")
+_TENANT_DEV = struct.Struct(">II")
+_DEDUPE = struct.Struct(">IIQ")
+_AGE = struct.Struct(">QIIQ")
+_LOG_HEAD = struct.Struct(">I")
+
+#: Per-device state of a tenant, dense by device index: lifecycle settings and the merged
+#: "latest" values. ``*_ms`` are Unix milliseconds, -1 for none.
+DEVSTATE_DTYPE = np.dtype(
+    [
+        ("first_ms", "<i8"),  # earliest accepted frame
+        ("last_ms", "<i8"),  # latest accepted frame
+        ("batt_ms", "<i8"),
+        ("rssi_ms", "<i8"),
+        ("fw_ms", "<i8"),
+        ("registered_ms", "<i8"),  # activation given at registration, -1 none
+        ("retired_ms", "<i8"),  # retirement, -1 none
+        ("heartbeat_s", "<u4"),  # 0: the tenant's default
+        ("batt_last", "<i2"),
+        ("rssi_last", "<i2"),
+        ("fw_last", "<u2"),
+        ("last_status", "u1"),
+        ("pad", "u1"),
+    ]
+)
+
+
+def empty_devstate(n: int) -> npt.NDArray[np.void]:
+    out = np.zeros(n, DEVSTATE_DTYPE)
+    for name in ("first_ms", "last_ms", "batt_ms", "rssi_ms", "fw_ms", "registered_ms"):
+        out[name] = -1
+    out["retired_ms"] = -1
+    out["batt_last"] = -1
+    out["rssi_last"] = 1
+    return out
+
+
+class StoreError(Exception):
+    """The store could not commit; nothing of the group was stored."""
+
+
+class UnknownTenant(KeyError):
+    pass
+
+
+@dataclass
+class Tenant:
+    id: int
+    name: str
+    plan: str = "standard"
+    slot_s: int = 60
+    heartbeat_s: int = 60
+    device_cap: int = 0
+    closed_before_ns: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> bytes:
+        return msgpack.packb(
+            {
+                "name": self.name,
+                "plan": self.plan,
+                "slot_s": self.slot_s,
+                "heartbeat_s": self.heartbeat_s,
+                "device_cap": self.device_cap,
+                "closed_before_ns": self.closed_before_ns,
+                "settings": self.settings,
+            }
+        )
+
+    @classmethod
+    def from_record(cls, tenant_id: int, data: bytes) -> Tenant:
+        return cls(id=tenant_id, **msgpack.unpackb(data))
+
+
+@dataclass
+class CommitResult:
+    """What a gateway is told about one committed batch."""
+
+    accepted: int
+    rejected: int
+    warnings: int
+    errors: list[dict[str, object]]
+    duplicate: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "duplicate": self.duplicate,
+            "errors": self.errors,
+        }
+
+
+class Store:
+    """One LMDB environment holding every tenant; see the module docstring."""
+
+    DBS = (
+        b"meta",
+        b"tenants",
+        b"tenant_names",
+        b"devices",
+        b"device_ids",
+        b"firmware",
+        b"gateways",
+        b"gateway_ids",
+        b"dedupe",
+        b"dedupe_age",
+        b"log",
+        b"days",
+        b"daystats",
+        b"devstate",
+    )
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = 64 << 20,
+        dedupe_window_s: int = 86_400,
+        readonly: bool = False,
+        engine: type[RollupPy] | None = None,
+    ) -> None:
+        self.engine: type[RollupPy] = engine or Rollup
+        os.makedirs(path, exist_ok=True)
+        self.path = os.fspath(path)
+        self.readonly = readonly
+        self.dedupe_window_ns = dedupe_window_s * NS_PER_S
+        self.env = lmdb.open(
+            self.path,
+            map_size=map_size,
+            max_dbs=len(self.DBS) + 2,
+            sync=True,
+            metasync=True,
+            writemap=False,
+            map_async=False,
+            readonly=readonly,
+            lock=True,
+        )
+        self.db: dict[bytes, Any] = {}
+        if readonly:
+            for name in self.DBS:
+                self.db[name] = self.env.open_db(name, create=False)
+        else:
+            with self.env.begin(write=True) as txn:
+                for name in self.DBS:
+                    self.db[name] = self.env.open_db(name, txn=txn)
+                meta = self.db[b"meta"]
+                stored = txn.get(b"schema", db=meta)
+                if stored is None:
+                    txn.put(b"schema", _U32.pack(SCHEMA_VERSION), db=meta)
+                elif _U32.unpack(stored)[0] != SCHEMA_VERSION:
+                    raise StoreError(f"store schema {_U32.unpack(stored)[0]} is not supported")
+        self.tenants: dict[int, Tenant] = {}
+        self.rollups: dict[int, RollupPy] = {}
+        self._persisted_devices: dict[int, int] = {}
+        self._persisted_firmware: dict[int, int] = {}
+        self._gateways: dict[tuple[int, str], int] = {}
+        self._device_ids: dict[int, list[str]] = {}
+        self._load()
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        with self.env.begin() as txn:
+            for key, value in txn.cursor(db=self.db[b"tenants"]):
+                tenant = Tenant.from_record(_U32.unpack(key)[0], value)
+                self.tenants[tenant.id] = tenant
+            for tenant in self.tenants.values():
+                self._open_rollup(txn, tenant)
+            for key, value in txn.cursor(db=self.db[b"gateway_ids"]):
+                tenant_id = _U32.unpack(key[:4])[0]
+                self._gateways[(tenant_id, key[4:].decode())] = _U32.unpack(value)[0]
+        if not self.readonly:
+            self._replay_log()
+
+    def _open_rollup(self, txn: lmdb.Transaction, tenant: Tenant) -> None:
+        rollup = self.engine(tenant.slot_s, tenant.heartbeat_s, tenant.device_cap)
+        prefix = _U32.pack(tenant.id)
+        ids = [value.decode() for _, value in _prefix_scan(txn, self.db[b"devices"], prefix)]
+        for device_id in ids:
+            rollup.add_device(device_id)
+        for _, value in _prefix_scan(txn, self.db[b"firmware"], prefix):
+            rollup.add_firmware(value.decode())
+        state = self._devstate(txn, tenant.id, len(ids))
+        for dev in np.flatnonzero(state["heartbeat_s"]):
+            rollup.set_heartbeat(int(dev), int(state["heartbeat_s"][dev]))
+        self.rollups[tenant.id] = rollup
+        self._persisted_devices[tenant.id] = rollup.n_devices
+        self._persisted_firmware[tenant.id] = rollup.n_firmware
+        self._device_ids[tenant.id] = ids
+
+    def _replay_log(self) -> None:
+        with self.env.begin() as txn:
+            for _, value in txn.cursor(db=self.db[b"log"]):
+                tenant_id = _LOG_HEAD.unpack_from(value)[0]
+                batch = Batch.from_columns_bytes(value[_LOG_HEAD.size :])
+                self.rollups[tenant_id].apply(batch)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing with map growth -----------------------------------------------------------
+
+    def _write(self, work: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``work`` in one write transaction; on a full map, grow it and run it again."""
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    return work(txn)
+            except lmdb.MapFullError:
+                self.env.set_mapsize(self.env.info()["map_size"] * 2)
+            except lmdb.Error as exc:
+                raise StoreError(str(exc)) from exc
+
+    # --- tenants ---------------------------------------------------------------------------
+
+    def add_tenant(
+        self,
+        name: str,
+        *,
+        plan: str = "standard",
+        slot_s: int = 60,
+        heartbeat_s: int = 60,
+        device_cap: int = 0,
+    ) -> Tenant:
+        if not name or len(name.encode()) > 64:
+            raise ValueError("tenant name must be 1..64 bytes")
+        RollupPy(slot_s, heartbeat_s)  # validates the settings
+
+        def work(txn: lmdb.Transaction) -> Tenant:
+            names = self.db[b"tenant_names"]
+            if txn.get(name.encode(), db=names) is not None:
+                raise ValueError(f"tenant {name!r} exists")
+            tenant_id = max(self.tenants, default=0) + 1
+            tenant = Tenant(tenant_id, name, plan, slot_s, heartbeat_s, device_cap)
+            txn.put(_U32.pack(tenant_id), tenant.to_record(), db=self.db[b"tenants"])
+            txn.put(name.encode(), _U32.pack(tenant_id), db=names)
+            return tenant
+
+        tenant = self._write(work)
+        self.tenants[tenant.id] = tenant
+        with self.env.begin() as txn:
+            self._open_rollup(txn, tenant)
+        return tenant
+
+    def tenant(self, name_or_id: str | int) -> Tenant:
+        if isinstance(name_or_id, int):
+            if name_or_id in self.tenants:
+                return self.tenants[name_or_id]
+        else:
+            for tenant in self.tenants.values():
+                if tenant.name == name_or_id:
+                    return tenant
+        raise UnknownTenant(name_or_id)
+
+    def set_closed_before(self, tenant_id: int, closed_before_ns: int) -> None:
+        """Refuse frames older than this from now on (month close sets it)."""
+        tenant = self.tenants[tenant_id]
+
+        def work(txn: lmdb.Transaction) -> None:
+            tenant.closed_before_ns = max(tenant.closed_before_ns, closed_before_ns)
+            txn.put(_U32.pack(tenant_id), tenant.to_record(), db=self.db[b"tenants"])
+
+        self._write(work)
+
+    # --- devices ---------------------------------------------------------------------------
+
+    def device_ids(self, tenant_id: int) -> list[str]:
+        """Ids of the tenant's devices, by index. Ids are never removed or renumbered."""
+        return self._device_ids[tenant_id]
+
+    def register_device(
+        self,
+        tenant_id: int,
+        device_id: str,
+        *,
+        activated_ns: int | None = None,
+        retired_ns: int | None = None,
+        heartbeat_s: int | None = None,
+    ) -> int:
+        """Create or update a device's lifecycle settings; returns its index."""
+        rollup = self.rollups[tenant_id]
+        dev = rollup.device_index(device_id)
+        if dev < 0:
+            if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
+                raise ValueError("device cap reached")
+            dev = rollup.add_device(device_id)
+        if heartbeat_s is not None:
+            rollup.set_heartbeat(dev, heartbeat_s)
+
+        def work(txn: lmdb.Transaction) -> None:
+            self._persist_ids(txn, tenant_id)
+            state = self._devstate(txn, tenant_id, rollup.n_devices)
+            if activated_ns is not None:
+                state["registered_ms"][dev] = activated_ns // NS_PER_MS
+            if retired_ns is not None:
+                state["retired_ms"][dev] = retired_ns // NS_PER_MS
+            if heartbeat_s is not None:
+                state["heartbeat_s"][dev] = heartbeat_s
+            txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
+
+        self._write(work)
+        self._ids_persisted(tenant_id)
+        return dev
+
+    def _persist_ids(self, txn: lmdb.Transaction, tenant_id: int) -> None:
+        """Write device and firmware ids interned since the last commit (dense, so a range)."""
+        rollup = self.rollups[tenant_id]
+        start = self._persisted_devices[tenant_id]
+        if rollup.n_devices > start:
+            for dev, device_id in enumerate(rollup.device_ids(start), start):
+                raw = device_id.encode()
+                txn.put(_TENANT_DEV.pack(tenant_id, dev), raw, db=self.db[b"devices"])
+                txn.put(_U32.pack(tenant_id) + raw, _U32.pack(dev), db=self.db[b"device_ids"])
+        start_fw = self._persisted_firmware[tenant_id]
+        if rollup.n_firmware > start_fw:
+            for fw, name in enumerate(rollup.firmware_ids(start_fw), start_fw + 1):
+                txn.put(_TENANT_DEV.pack(tenant_id, fw), name.encode(), db=self.db[b"firmware"])
+
+    def _ids_persisted(self, tenant_id: int) -> None:
+        rollup = self.rollups[tenant_id]
+        start = self._persisted_devices[tenant_id]
+        self._device_ids[tenant_id].extend(rollup.device_ids(start))
+        self._persisted_devices[tenant_id] = rollup.n_devices
+        self._persisted_firmware[tenant_id] = rollup.n_firmware
+
+    def _devstate(self, txn: lmdb.Transaction, tenant_id: int, n: int) -> npt.NDArray[np.void]:
+        raw = txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"])
+        stored = np.frombuffer(raw, DEVSTATE_DTYPE) if raw else empty_devstate(0)
+        if len(stored) >= n:
+            return stored.copy()
+        out = empty_devstate(n)
+        out[: len(stored)] = stored
+        return out
+
+    def devstate(self, tenant_id: int) -> npt.NDArray[np.void]:
+        """Per-device lifecycle and latest values, dense by index (as of the last checkpoint)."""
+        with self.env.begin() as txn:
+            return self._devstate(txn, tenant_id, len(self._device_ids[tenant_id]))
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    def decode(self, tenant_id: int, body: bytes, now_ns: int | None = None) -> Batch:
+        """Decode and judge one batch for a tenant; raises ``BatchError`` if refused whole."""
+        tenant = self.tenants[tenant_id]
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        return self.rollups[tenant_id].decode(
+            body, now_ns, closed_before_ns=tenant.closed_before_ns
+        )
+
+    def _gateway_id(self, txn: lmdb.Transaction, tenant_id: int, name: str) -> int:
+        key = (tenant_id, name)
+        gw = self._gateways.get(key)
+        if gw is None:
+            prefix = _U32.pack(tenant_id)
+            gw = sum(1 for _ in _prefix_scan(txn, self.db[b"gateways"], prefix)) + 1
+            txn.put(_TENANT_DEV.pack(tenant_id, gw), name.encode(), db=self.db[b"gateways"])
+            txn.put(prefix + name.encode(), _U32.pack(gw), db=self.db[b"gateway_ids"])
+        return gw
+
+    def commit(
+        self, group: list[tuple[int, Batch]], now_ns: int | None = None
+    ) -> list[CommitResult]:
+        """Durably commit a group of decoded batches in one transaction, then apply them.
+
+        Returns one result per batch, in order; a batch whose ``(gateway, seq)`` was accepted
+        within the dedupe window (or earlier in the same group) is a duplicate: nothing of it
+        is applied and its result repeats the counts first acknowledged.
+        """
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        new_gateways: dict[tuple[int, str], int] = {}
+
+        def work(txn: lmdb.Transaction) -> list[CommitResult]:
+            new_gateways.clear()
+            results: list[CommitResult] = []
+            seen: dict[bytes, CommitResult] = {}
+            log = self.db[b"log"]
+            cursor = txn.cursor(db=log)
+            lsn = _U64.unpack(cursor.key())[0] if cursor.last() else 0
+            lsn = max(lsn, self._checkpoint_lsn(txn))
+            for tenant_id, batch in group:
+                result = CommitResult(
+                    batch.accepted, batch.rejected, batch.warnings, batch.errors
+                )
+                key = None
+                if batch.seq is not None:
+                    gw = self._gateways.get((tenant_id, batch.gateway))
+                    if gw is None:
+                        gw = new_gateways.get((tenant_id, batch.gateway))
+                    if gw is None:
+                        gw = self._gateway_id(txn, tenant_id, batch.gateway)
+                        new_gateways[(tenant_id, batch.gateway)] = gw
+                    key = _DEDUPE.pack(tenant_id, gw, batch.seq)
+                    earlier = seen.get(key) or self._dedupe_hit(txn, key, now_ns)
+                    if earlier is not None:
+                        results.append(
+                            CommitResult(
+                                earlier.accepted,
+                                earlier.rejected,
+                                earlier.warnings,
+                                earlier.errors,
+                                duplicate=True,
+                            )
+                        )
+                        continue
+                    seen[key] = result
+                    record = msgpack.packb(
+                        [now_ns, result.accepted, result.rejected, result.warnings, result.errors]
+                    )
+                    txn.put(key, record, db=self.db[b"dedupe"])
+                    txn.put(_AGE.pack(now_ns, tenant_id, gw, batch.seq), b"", db=self.db[b"dedupe_age"])
+                if batch.accepted:
+                    lsn += 1
+                    value = _LOG_HEAD.pack(tenant_id) + batch.columns_bytes()
+                    txn.put(_U64.pack(lsn), value, db=log, append=True)
+                results.append(result)
+            for tenant_id in {tenant_id for tenant_id, _ in group}:
+                self._persist_ids(txn, tenant_id)
+            return results
+
+        results = self._write(work)
+        self._gateways.update(new_gateways)
+        for tenant_id in {tenant_id for tenant_id, _ in group}:
+            self._ids_persisted(tenant_id)
+        for (tenant_id, batch), result in zip(group, results):
+            if not result.duplicate and batch.accepted:
+                self.rollups[tenant_id].apply(batch)
+        return results
+
+    def _dedupe_hit(self, txn: lmdb.Transaction, key: bytes, now_ns: int) -> CommitResult | None:
+        raw = txn.get(key, db=self.db[b"dedupe"])
+        if raw is None:
+            return None
+        accepted_ns, accepted, rejected, warnings, errors = msgpack.unpackb(raw)
+        if accepted_ns < now_ns - self.dedupe_window_ns:
+            return None
+        return CommitResult(accepted, rejected, warnings, errors)
+
+    def ingest(self, tenant_id: int, body: bytes, now_ns: int | None = None) -> CommitResult:
+        """Decode, commit and apply one batch: the synchronous path (tests, tools, demo)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        batch = self.decode(tenant_id, body, now_ns)
+        return self.commit([(tenant_id, batch)], now_ns)[0]
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def _checkpoint_lsn(self, txn: lmdb.Transaction) -> int:
+        raw = txn.get(b"checkpoint_lsn", db=self.db[b"meta"])
+        return _U64.unpack(raw)[0] if raw else 0
+
+    @property
+    def log_records(self) -> int:
+        with self.env.begin() as txn:
+            return int(txn.stat(self.db[b"log"])["entries"])
+
+    def checkpoint(self, now_ns: int | None = None) -> int:
+        """Merge the live state into the day blocks and truncate the log; returns the number
+        of device-days written. Also forgets dedupe keys older than the window."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        drained = {tenant_id: rollup.drain() for tenant_id, rollup in self.rollups.items()}
+
+        def work(txn: lmdb.Transaction) -> int:
+            written = 0
+            for tenant_id, deltas in drained.items():
+                if deltas:
+                    written += self._merge_tenant(txn, tenant_id, deltas)
+            log = self.db[b"log"]
+            cursor = txn.cursor(db=log)
+            if cursor.last():
+                txn.put(b"checkpoint_lsn", cursor.key(), db=self.db[b"meta"])
+                txn.drop(log, delete=False)
+            self._expire_dedupe(txn, now_ns)
+            return written
+
+        try:
+            return self._write(work)
+        except BaseException:
+            # The drained state is in the log still: rebuild the rollups from it.
+            self._replay_log()
+            raise
+
+    def _merge_tenant(self, txn: lmdb.Transaction, tenant_id: int, deltas: list[DayDelta]) -> int:
+        rollup = self.rollups[tenant_id]
+        n = rollup.n_devices
+        n_slots = rollup.slots_per_day
+        fw_rank = rollup.fw_rank()
+        state = self._devstate(txn, tenant_id, n)
+        written = 0
+        for delta in deltas:
+            key = _TENANT_DAY.pack(tenant_id, delta.day)
+            raw = txn.get(key, db=self.db[b"days"])
+            width = int(delta.dev.max()) + 1
+            if raw:
+                block = decode_bitmaps(raw)
+                cov, fault = block.dense(max(block.n, width))
+            else:
+                cov = np.zeros((width, delta.cov.shape[1]), np.uint8)
+                fault = np.zeros_like(cov)
+            cov[delta.dev] |= delta.cov
+            fault[delta.dev] |= delta.fault
+            txn.put(key, encode_bitmaps(cov, fault, n_slots), db=self.db[b"days"])
+            raw = txn.get(key, db=self.db[b"daystats"])
+            stats = empty_stats(len(cov))
+            if raw:
+                old = np.frombuffer(raw, STATS_DTYPE)
+                stats[: len(old)] = old
+            stats[delta.dev] = merge_stats(stats[delta.dev], delta.stats, fw_rank)
+            txn.put(key, stats.tobytes(), db=self.db[b"daystats"])
+            _merge_devstate(state, delta, fw_rank)
+            written += len(delta.dev)
+        txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
+        return written
+
+    def _expire_dedupe(self, txn: lmdb.Transaction, now_ns: int) -> None:
+        cutoff = _U64.pack(max(0, now_ns - self.dedupe_window_ns))
+        cursor = txn.cursor(db=self.db[b"dedupe_age"])
+        dedupe = self.db[b"dedupe"]
+        if not cursor.first():
+            return
+        while True:
+            age_key = cursor.key()
+            if not age_key or age_key >= cutoff:
+                return
+            _, tenant_id, gw, seq = _AGE.unpack(age_key)
+            key = _DEDUPE.pack(tenant_id, gw, seq)
+            raw = txn.get(key, db=dedupe)
+            if raw is not None and msgpack.unpackb(raw)[0] < now_ns - self.dedupe_window_ns:
+                txn.delete(key, db=dedupe)
+            cursor.delete()  # moves to the next entry
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def day_blocks(
+        self, tenant_id: int, first_day: int, last_day: int
+    ) -> Iterator[tuple[int, BitmapBlock, npt.NDArray[np.void]]]:
+        """Stored day blocks of a tenant for days ``first_day..last_day`` (missing ones are
+        skipped), as of the last checkpoint."""
+        start = _TENANT_DAY.pack(tenant_id, max(first_day, 0))
+        with self.env.begin() as txn:
+            cursor = txn.cursor(db=self.db[b"days"])
+            stats_db = self.db[b"daystats"]
+            if not cursor.set_range(start):
+                return
+            for key, raw in cursor:
+                tenant, day = _TENANT_DAY.unpack(key)
+                if tenant != tenant_id or day > last_day:
+                    break
+                stats = np.frombuffer(txn.get(key, db=stats_db), STATS_DTYPE)
+                yield day, decode_bitmaps(raw), stats
+
+    def raw_day(self, tenant_id: int, day: int) -> tuple[bytes | None, bytes | None]:
+        """The stored bytes of one day's bitmap and stats blocks (for tests and tools)."""
+        key = _TENANT_DAY.pack(tenant_id, day)
+        with self.env.begin() as txn:
+            return txn.get(key, db=self.db[b"days"]), txn.get(key, db=self.db[b"daystats"])
+
+    def stored_days(self, tenant_id: int) -> list[int]:
+        prefix = _U32.pack(tenant_id)
+        with self.env.begin() as txn:
+            return [
+                _TENANT_DAY.unpack(key)[1]
+                for key, _ in _prefix_scan(txn, self.db[b"days"], prefix)
+            ]
+
+    def firmware_names(self, tenant_id: int) -> list[str]:
+        """Firmware strings by id; index 0 is the empty string (none)."""
+        return [""] + self.rollups[tenant_id].firmware_ids()
+
+
+def _prefix_scan(txn: lmdb.Transaction, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    cursor = txn.cursor(db=db)
+    if not cursor.set_range(prefix):
+        return
+    for key, value in cursor:
+        if not key.startswith(prefix):
+            return
+        yield key, value
+
+
+def _merge_devstate(
+    state: npt.NDArray[np.void], delta: DayDelta, fw_rank: npt.NDArray[np.int64]
+) -> None:
+    """Fold one day's stats into the per-device latest values (same rules as day merges)."""
+    rows = state[delta.dev]
+    stats = delta.stats
+    base = delta.day * MS_PER_DAY
+
+    def at(ms: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+        return np.where(ms >= 0, ms.astype(np.int64) + base, -1)
+
+    first = at(stats["first_ms"])
+    rows["first_ms"] = np.where(
+        (rows["first_ms"] < 0) | ((first >= 0) & (first < rows["first_ms"])), first, rows["first_ms"]
+    )
+    last = at(stats["last_ms"])
+    take = (last > rows["last_ms"]) | (
+        (last == rows["last_ms"]) & (stats["last_status"] > rows["last_status"])
+    )
+    rows["last_ms"] = np.where(take, last, rows["last_ms"])
+    rows["last_status"] = np.where(take, stats["last_status"], rows["last_status"])
+    for value, ms_name, last_name in (
+        ("batt", "batt_ms", "batt_last"),
+        ("rssi", "rssi_ms", "rssi_last"),
+        ("fw", "fw_ms", "fw_last"),
+    ):
+        ms = at(stats[ms_name])
+        new, old = stats[last_name].astype(np.int64), rows[last_name].astype(np.int64)
+        if value == "fw":
+            new, old = fw_rank[new], fw_rank[old]
+        take = (ms > rows[ms_name]) | ((ms == rows[ms_name]) & (new > old))
+        rows[ms_name] = np.where(take, ms, rows[ms_name])
+        rows[last_name] = np.where(take, stats[last_name], rows[last_name])
+    state[delta.dev] = rows

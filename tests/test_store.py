@@ -1,0 +1,244 @@
+"""The LMDB store: durable commits, dedupe, atomic groups, replay, map growth, set semantics."""
+
+from __future__ import annotations
+
+import random
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.dayblock import encode_bitmaps
+from core.store import Store
+from tests.helpers import export, uptime_part
+
+NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC
+NOW = NOW_S * 10**9
+
+
+@pytest.fixture
+def store(engine, tmp_path):
+    s = Store(tmp_path / "db", engine=engine)
+    yield s
+    s.close()
+
+
+def body(frames: list, seq: int | None = None, gateway: str = "gw") -> bytes:
+    batch: dict[str, object] = {"gateway": gateway, "frames": frames}
+    if seq is not None:
+        batch["seq"] = seq
+    return msgpack.packb(batch)
+
+
+def test_ingest_checkpoint_reopen(engine, tmp_path) -> None:
+    path = tmp_path / "db"
+    with Store(path, engine=engine) as s:
+        t = s.add_tenant("acme")
+        r = s.ingest(t.id, body([["a", NOW_S - 600, 0, 80, -70, "1.0"], ["b", NOW_S - 600]]), NOW)
+        assert (r.accepted, r.duplicate) == (2, False)
+        s.checkpoint(NOW)
+        before = export(s, t.id)
+    with Store(path, engine=engine) as s:
+        assert s.device_ids(t.id) == ["a", "b"]
+        assert s.rollups[t.id].device_ids() == ["a", "b"]
+        assert export(s, t.id) == before
+        r = s.ingest(t.id, body([["c", NOW_S - 300], ["a", NOW_S - 300]]), NOW)
+        s.checkpoint(NOW)
+        assert s.device_ids(t.id) == ["a", "b", "c"]
+
+
+def test_log_is_replayed_after_a_crash(engine, tmp_path) -> None:
+    """A committed batch not yet checkpointed survives a restart (the log is replayed)."""
+    frames = [["a", NOW_S - 600 + 60 * i, i % 7 == 0] for i in range(10)]
+    frames = [[d, t, int(s)] for d, t, s in frames]
+    with Store(tmp_path / "control", engine=engine) as control:
+        t = control.add_tenant("acme")
+        control.ingest(t.id, body(frames, seq=1), NOW)
+        control.checkpoint(NOW)
+        expected = export(control, t.id)
+    crashed = Store(tmp_path / "db", engine=engine)
+    t = crashed.add_tenant("acme")
+    crashed.ingest(t.id, body(frames, seq=1), NOW)
+    assert crashed.log_records == 1
+    crashed.env.close()  # no checkpoint: as if the process died here
+    with Store(tmp_path / "db", engine=engine) as s:
+        assert s.rollups[t.id].pending_days > 0
+        # the dedupe key was committed with the log record: a resend is a duplicate
+        assert s.ingest(t.id, body(frames, seq=1), NOW).duplicate
+        s.checkpoint(NOW)
+        assert s.log_records == 0
+        assert export(s, t.id) == expected
+
+
+def test_dedupe_by_gateway_and_seq(store) -> None:
+    t = store.add_tenant("acme")
+    frames = [["a", NOW_S - 60], ["", NOW_S]]
+    first = store.ingest(t.id, body(frames, seq=7), NOW)
+    again = store.ingest(t.id, body(frames, seq=7), NOW + 10**9)
+    assert (first.accepted, first.rejected, first.duplicate) == (1, 1, False)
+    assert (again.accepted, again.rejected, again.duplicate) == (1, 1, True)
+    assert again.errors == first.errors
+    other_gw = store.ingest(t.id, body(frames, seq=7, gateway="gw2"), NOW)
+    assert not other_gw.duplicate
+    no_seq = [store.ingest(t.id, body(frames), NOW) for _ in range(2)]
+    assert not any(r.duplicate for r in no_seq)
+    store.checkpoint(NOW)
+    stats = next(store.day_blocks(t.id, 0, 2**32 - 1))[2]
+    assert int(stats["frames"][0]) == 4  # seq 7 (once), gw2 seq 7, and two without seq
+
+
+def test_dedupe_window_expires(engine, tmp_path) -> None:
+    with Store(tmp_path / "db", engine=engine, dedupe_window_s=3600) as s:
+        t = s.add_tenant("acme")
+        assert not s.ingest(t.id, body([["a", NOW_S - 60]], seq=1), NOW).duplicate
+        later = NOW + 3601 * 10**9
+        s.checkpoint(later)  # forgets dedupe keys older than the window
+        assert not s.ingest(t.id, body([["a", NOW_S - 60]], seq=1), later).duplicate
+
+
+def test_duplicates_inside_one_group(store) -> None:
+    t = store.add_tenant("acme")
+    b1 = store.decode(t.id, body([["a", NOW_S - 60]], seq=3), NOW)
+    b2 = store.decode(t.id, body([["a", NOW_S - 60]], seq=3), NOW)
+    results = store.commit([(t.id, b1), (t.id, b2)], NOW)
+    assert [r.duplicate for r in results] == [False, True]
+    assert store.log_records == 1
+
+
+def test_failed_group_stores_and_applies_nothing(store, monkeypatch) -> None:
+    t = store.add_tenant("acme")
+    good = store.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
+    bad = store.decode(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
+
+    def explode() -> bytes:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(bad, "columns_bytes", explode)
+    with pytest.raises(OSError):
+        store.commit([(t.id, good), (t.id, bad)], NOW)
+    assert store.log_records == 0
+    assert store.rollups[t.id].pending_days == 0
+    assert store.device_ids(t.id) == []
+    # nothing was remembered either: the same batch goes through afterwards
+    results = store.commit([(t.id, good)], NOW)
+    assert not results[0].duplicate
+    assert store.device_ids(t.id) == ["a", "b"]  # ids interned by decode persist with it
+
+
+def test_map_grows_without_losing_a_group(engine, tmp_path) -> None:
+    with Store(tmp_path / "db", engine=engine, map_size=256 << 10) as s:
+        t = s.add_tenant("acme")
+        total = 0
+        for seq in range(40):
+            frames = [[f"dev-{i:05d}", NOW_S - 3000 + seq * 60] for i in range(500)]
+            total += s.ingest(t.id, body(frames, seq=seq), NOW).accepted
+            if seq % 10 == 9:
+                s.checkpoint(NOW)
+        s.checkpoint(NOW)
+        assert s.env.info()["map_size"] > 256 << 10
+        frames_stored = sum(int(stats["frames"].sum()) for _, _, stats in
+                            s.day_blocks(t.id, 0, 2**32 - 1))
+        assert frames_stored == total == 20_000
+
+
+def test_tenants_are_isolated(store) -> None:
+    a = store.add_tenant("a")
+    b = store.add_tenant("b")
+    store.ingest(a.id, body([["shared-name", NOW_S - 60]]), NOW)
+    store.ingest(b.id, body([["shared-name", NOW_S - 60, 4]]), NOW)
+    store.checkpoint(NOW)
+    ea, eb = export(store, a.id), export(store, b.id)
+    assert ea != eb
+    assert list(ea["devices"]) == list(eb["devices"]) == ["shared-name"]
+    with pytest.raises(ValueError):
+        store.add_tenant("a")
+
+
+def test_day_block_sizes() -> None:
+    """A fully-up day with no fault costs 1 byte of bitmap value per device; a day with a few
+    gaps at most 2 x 180 bytes at 60 s slots."""
+    n, slots = 1000, 1440
+    full = np.packbits(np.ones(slots, bool), bitorder="little")
+    cov = np.tile(full, (n, 1))
+    fault = np.zeros_like(cov)
+    empty_block = len(encode_bitmaps(cov[:0], fault[:0], slots))
+    assert (len(encode_bitmaps(cov, fault, slots)) - empty_block) / n <= 8
+    rng = np.random.default_rng(1)
+    bits = np.ones((n, slots), bool)
+    for row in bits:
+        for start in rng.integers(0, slots - 30, size=4):
+            row[start : start + rng.integers(1, 30)] = False
+    gappy = np.packbits(bits, axis=1, bitorder="little")
+    faults = np.zeros((n, slots), bool)
+    faults[:, 700] = True
+    size = len(encode_bitmaps(gappy, np.packbits(faults, axis=1, bitorder="little"), slots))
+    assert (size - empty_block) / n <= 2 * 180
+
+
+# --- set semantics ---------------------------------------------------------------------------
+
+DEVICES = [f"site-{i // 3:03d}/dev-{i:05d}" for i in range(6)]
+frame_strategy = st.tuples(
+    st.sampled_from(DEVICES),
+    st.integers(NOW_S - 3 * 86400, NOW_S - 1),  # several UTC days back
+    st.sampled_from([0, 0, 0, 0, 3]),
+    st.one_of(st.none(), st.integers(0, 100)),
+    st.one_of(st.none(), st.integers(-120, -30)),
+    st.one_of(st.none(), st.sampled_from(["1.0", "1.1", "2.0"])),
+)
+
+
+def _frames(items) -> list:
+    return [[d, t, s, b, r, None] if fw is None else {"d": d, "t": t, "s": s, "b": b, "r": r,
+                                                      "fw": fw} for d, t, s, b, r, fw in items]
+
+
+def _ingest_all(store: Store, tenant_id: int, deliveries: list[tuple[list, int]],
+                checkpoints: set[int]) -> None:
+    for i, (frames, seq) in enumerate(deliveries):
+        store.ingest(tenant_id, body(frames, seq=seq), NOW)
+        if i in checkpoints:
+            store.checkpoint(NOW)
+    store.checkpoint(NOW)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(items=st.lists(frame_strategy, min_size=1, max_size=60), seed=st.integers(0, 2**32 - 1))
+def test_stored_state_depends_only_on_the_set_of_frames(engine, tmp_path_factory, items, seed):
+    """Permuting, splitting into batches, resending batches (same seq), checkpointing at any
+    point and delivering old frames late leave the stored state byte-identical; duplicating
+    frames into new batches changes only the delivery counters, by exactly the duplicates."""
+    rng = random.Random(seed)
+    frames = _frames(items)
+    with Store(tmp_path_factory.mktemp("ref"), engine=engine) as ref:
+        t = ref.add_tenant("acme")
+        _ingest_all(ref, t.id, [(frames, 1)], set())
+        expected = export(ref, t.id)
+
+    shuffled = frames[:]
+    rng.shuffle(shuffled)
+    shuffled.sort(key=lambda f: rng.random() < 0.3)  # some late (older frames after newer)
+    n = len(shuffled)
+    cuts = sorted(set(rng.sample(range(1, n + 1), min(n, rng.randint(1, 6)))) | {n})
+    batches = [shuffled[a:b] for a, b in zip([0] + cuts, cuts)]
+    assert sum(map(len, batches)) == n
+    deliveries = [(batch, seq) for seq, batch in enumerate(batches, 1)]
+    deliveries += [rng.choice(deliveries) for _ in range(rng.randint(0, 3))]  # resends
+    checkpoints = set(rng.sample(range(len(deliveries)), rng.randint(0, len(deliveries))))
+    with Store(tmp_path_factory.mktemp("var"), engine=engine) as var:
+        t = var.add_tenant("acme")
+        _ingest_all(var, t.id, deliveries, checkpoints)
+        assert export(var, t.id) == expected
+
+    dup = rng.sample(frames, rng.randint(1, len(frames)))
+    with Store(tmp_path_factory.mktemp("dup"), engine=engine) as dupstore:
+        t = dupstore.add_tenant("acme")
+        _ingest_all(dupstore, t.id, [(frames, 1), (dup, 2)], {0})
+        got = export(dupstore, t.id)
+        assert uptime_part(got) == uptime_part(expected)
+        extra = sum(
+            int(stats["frames"].sum()) for _, _, stats in dupstore.day_blocks(t.id, 0, 2**32 - 1)
+        )
+        assert extra == len(frames) + len(dup)
