@@ -122,17 +122,6 @@ def _varint(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
 def _encode_runs(bits: npt.NDArray[np.bool_]) -> bytes:
     """Lengths of alternating runs, starting with a run of zeros (maybe empty); last implied."""
     edges = np.flatnonzero(np.diff(bits.view(np.int8), prepend=0, append=0))
@@ -142,20 +131,6 @@ def _encode_runs(bits: npt.NDArray[np.bool_]) -> bytes:
     for n in lengths[:-1] if bounds[-1] == len(bits) else lengths:
         _varint(int(n), out)
     return bytes(out)
-
-
-def _decode_runs(data: bytes | memoryview, n_slots: int) -> npt.NDArray[np.bool_]:
-    bits = np.zeros(n_slots, np.bool_)
-    pos, at, value = 0, 0, False
-    while pos < len(data):
-        n, pos = _read_varint(data, pos)
-        if value:
-            bits[at : at + n] = True
-        at += n
-        value = not value
-    if value:
-        bits[at:] = True
-    return bits
 
 
 def _kinds(packed: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.uint8]:
@@ -206,63 +181,119 @@ def encode_bitmaps(cov: npt.NDArray[np.uint8], fault: npt.NDArray[np.uint8], n_s
     )
 
 
+def _ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Indexes of the concatenated ranges ``[starts[i], starts[i] + lengths[i])``."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    shift = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return shift + np.arange(total)
+
+
+def _runs_to_bits(
+    payload: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    n_slots: int,
+) -> npt.NDArray[np.uint8]:
+    """Decode many run-length parts at once into packed rows (vectorised varints)."""
+    m = len(starts)
+    idx = _ranges(starts, lengths)
+    data = payload[idx].astype(np.int64)
+    row_of_byte = np.repeat(np.arange(m), lengths)
+    last = data < 0x80  # the last byte of each varint
+    ends = np.flatnonzero(last)
+    first = np.concatenate(([0], ends[:-1] + 1))
+    # value = sum of (byte & 0x7f) << 7 * (position inside its varint)
+    var_of_byte = np.cumsum(np.concatenate(([0], last[:-1].astype(np.int64))))
+    pos_in_var = np.arange(len(data)) - first[var_of_byte]
+    contrib = (data & 0x7F) << (7 * pos_in_var)
+    values = np.add.reduceat(contrib, first) if len(first) else np.zeros(0, np.int64)
+    rows = row_of_byte[ends]
+    # Runs alternate 0, 1, 0, ... from the start of each row; the run after the last explicit
+    # one fills the row. So the bits are the runs' parities repeated by their lengths.
+    counts = np.bincount(rows, minlength=m)
+    first_var = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    parity = (np.arange(len(values)) - first_var[rows]) & 1
+    tail = n_slots - np.bincount(rows, weights=values, minlength=m).astype(np.int64)
+    row_ends = np.cumsum(counts)
+    lengths = np.insert(values, row_ends, np.maximum(tail, 0))
+    parities = np.insert(parity, row_ends, counts & 1).astype(np.bool_)
+    bits = np.repeat(parities, lengths).reshape(m, n_slots)
+    return np.packbits(bits, axis=1, bitorder="little")
+
+
 @dataclass
 class BitmapBlock:
-    """A decoded bitmap block: kinds for every device, packed rows only for the busy ones."""
+    """A day bitmap block: kinds for every device; rows are decoded on demand, vectorised."""
 
     n_slots: int
     cov_kind: npt.NDArray[np.uint8]
     fault_kind: npt.NDArray[np.uint8]
-    busy: npt.NDArray[np.uint32]  # device indexes whose rows are in cov/fault below
-    cov: npt.NDArray[np.uint8]  # (m, W)
-    fault: npt.NDArray[np.uint8]  # (m, W)
+    busy: npt.NDArray[np.uint32]  # device indexes with a payload, ascending
+    offsets: npt.NDArray[np.int64]  # m + 1 payload offsets
+    payload: npt.NDArray[np.uint8]
 
     @property
     def n(self) -> int:
         return len(self.cov_kind)
 
-    def dense(self, n: int | None = None) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-        """Packed coverage and fault rows for devices ``0..n-1``."""
-        n = self.n if n is None else n
-        width = (self.n_slots + 7) // 8
-        cov = np.zeros((n, width), np.uint8)
-        fault = np.zeros((n, width), np.uint8)
-        k = min(n, self.n)
-        full_row = np.packbits(np.ones(self.n_slots, bool), bitorder="little")
-        cov[:k][self.cov_kind[:k] == KIND_FULL] = full_row
-        fault[:k][self.fault_kind[:k] == KIND_FULL] = full_row
-        inside = self.busy < n
-        cov[self.busy[inside]] = self.cov[inside]
-        fault[self.busy[inside]] = self.fault[inside]
+    @property
+    def width(self) -> int:
+        return (self.n_slots + 7) // 8
+
+    def _busy_rows(
+        self, sel: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """Packed rows of the busy entries ``sel`` (positions in ``busy``)."""
+        m = len(sel)
+        cov = np.zeros((m, self.width), np.uint8)
+        fault = np.zeros((m, self.width), np.uint8)
+        if not m:
+            return cov, fault
+        off = self.offsets[sel]
+        end = self.offsets[sel + 1]
+        b0 = self.payload[off].astype(np.int64)
+        two = b0 >= 0x80
+        b1 = self.payload[np.minimum(off + 1, len(self.payload) - 1)].astype(np.int64)
+        cov_len = np.where(two, (b0 & 0x7F) | (b1 << 7), b0)
+        cov_start = off + 1 + two
+        fault_start = cov_start + cov_len
+        devs = self.busy[sel]
+        for out, kinds, start, length in (
+            (cov, self.cov_kind[devs], cov_start, cov_len),
+            (fault, self.fault_kind[devs], fault_start, end - fault_start),
+        ):
+            out[kinds == KIND_FULL] = np.packbits(np.ones(self.n_slots, bool), bitorder="little")
+            raw = np.flatnonzero(kinds == KIND_RAW)
+            if len(raw):
+                out[raw] = self.payload[start[raw, None] + np.arange(self.width)]
+            runs = np.flatnonzero(kinds == KIND_RUNS)
+            if len(runs):
+                out[runs] = _runs_to_bits(self.payload, start[runs], length[runs], self.n_slots)
         return cov, fault
 
+    def dense(self, n: int | None = None) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """Packed coverage and fault rows for devices ``0..n-1``."""
+        return self.rows(np.arange(self.n if n is None else n, dtype=np.int64))
 
     def rows(self, devs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-        """Packed coverage and fault rows of the given devices only."""
-        width = (self.n_slots + 7) // 8
-        cov = np.zeros((len(devs), width), np.uint8)
-        fault = np.zeros((len(devs), width), np.uint8)
+        """Packed coverage and fault rows of the given devices (beyond ``n``: no data)."""
+        devs = np.asarray(devs, np.int64)
+        cov = np.zeros((len(devs), self.width), np.uint8)
+        fault = np.zeros((len(devs), self.width), np.uint8)
         known = devs < self.n
+        safe = np.where(known, devs, 0) if self.n else np.zeros(len(devs), np.int64)
         full_row = np.packbits(np.ones(self.n_slots, bool), bitorder="little")
-        kinds_c = np.where(known, self.cov_kind[np.minimum(devs, max(self.n - 1, 0))], KIND_EMPTY)
-        kinds_f = np.where(known, self.fault_kind[np.minimum(devs, max(self.n - 1, 0))], KIND_EMPTY)
-        cov[kinds_c == KIND_FULL] = full_row
-        fault[kinds_f == KIND_FULL] = full_row
+        if self.n:
+            cov[known & (self.cov_kind[safe] == KIND_FULL)] = full_row
+            fault[known & (self.fault_kind[safe] == KIND_FULL)] = full_row
         if len(self.busy):
             at = np.searchsorted(self.busy, devs)
             hit = (at < len(self.busy)) & (self.busy[np.minimum(at, len(self.busy) - 1)] == devs)
-            cov[hit] = self.cov[at[hit]]
-            fault[hit] = self.fault[at[hit]]
+            if hit.any():
+                cov[hit], fault[hit] = self._busy_rows(at[hit])
         return cov, fault
-
-
-def _decode_part(kind: int, data: memoryview, n_slots: int) -> npt.NDArray[np.uint8]:
-    if kind == KIND_RAW:
-        return np.frombuffer(data, np.uint8).copy()
-    if kind == KIND_RUNS:
-        return np.packbits(_decode_runs(data, n_slots), bitorder="little")
-    bits = np.full(n_slots, kind == KIND_FULL, bool)
-    return np.packbits(bits, bitorder="little")
 
 
 def decode_bitmaps(data: bytes) -> BitmapBlock:
@@ -275,17 +306,7 @@ def decode_bitmaps(data: bytes) -> BitmapBlock:
     pos += n
     busy = np.frombuffer(data, "<u4", m, pos).astype(np.uint32)
     pos += 4 * m
-    offsets = np.frombuffer(data, "<u4", m + 1, pos)
+    offsets = np.frombuffer(data, "<u4", m + 1, pos).astype(np.int64)
     pos += 4 * (m + 1)
-    view = memoryview(data)[pos:]
-    cov_kind, fault_kind = kinds & 3, kinds >> 2
-    width = (n_slots + 7) // 8
-    cov = np.zeros((m, width), np.uint8)
-    fault = np.zeros((m, width), np.uint8)
-    for j in range(m):
-        entry = view[offsets[j] : offsets[j + 1]]
-        cov_len, at = _read_varint(entry, 0)
-        i = busy[j]
-        cov[j] = _decode_part(int(cov_kind[i]), entry[at : at + cov_len], n_slots)
-        fault[j] = _decode_part(int(fault_kind[i]), entry[at + cov_len :], n_slots)
-    return BitmapBlock(n_slots, cov_kind.copy(), fault_kind.copy(), busy, cov, fault)
+    payload = np.frombuffer(data, np.uint8, len(data) - pos, pos)
+    return BitmapBlock(n_slots, kinds & 3, kinds >> 2, busy, offsets, payload)

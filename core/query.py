@@ -14,14 +14,14 @@ Results reflect the last checkpoint (``Store.checkpoint``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from core.batch import BATTERY_NONE, RSSI_NONE
-from core.dayblock import KIND_EMPTY, KIND_FULL, BitmapBlock
+from core.dayblock import KIND_EMPTY, KIND_FULL
 from core.store import NS_PER_MS, NS_PER_S, Store
 
 Int64s = npt.NDArray[np.int64]
@@ -98,70 +98,79 @@ def _unpack(rows: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.bool_]:
 
 @dataclass
 class _Day:
-    """One day of the queried devices: in-scope slots and up slots as matrices or counts."""
+    """One day of the queried devices. Most devices are described by their in-scope interval
+    and whether they were up all day; the "busy" ones (gaps, faults, exclusion windows) also
+    carry their packed up-bits and, where windows apply, an exclusion mask."""
 
     day: int
+    n_slots: int
     lo: Int64s  # in-scope interval within the day, per device
     hi: Int64s
-    trivial_up: npt.NDArray[np.bool_]  # devices fully up all day (when not busy)
+    trivial_up: npt.NDArray[np.bool_]  # up for the whole in-scope interval (when not busy)
     busy: Int64s  # positions (into the queried devices) with per-slot detail
-    up_bits: npt.NDArray[np.bool_]  # (len(busy), n_slots) up slots of busy devices
-    scope_bits: npt.NDArray[np.bool_]  # (len(busy), n_slots) in-scope slots of busy devices
+    up_packed: npt.NDArray[np.uint8]  # (len(busy), W): covered and not faulted
+    excluded: npt.NDArray[np.bool_] | None  # (len(busy), n_slots) or None for no windows
+
+    def up_bits(self, rows: Int64s | slice = slice(None)) -> npt.NDArray[np.bool_]:
+        return _unpack(self.up_packed[rows], self.n_slots)
+
+    def scope_bits(self, rows: Int64s | slice = slice(None)) -> npt.NDArray[np.bool_]:
+        busy = self.busy[rows]
+        arange = np.arange(self.n_slots)
+        bits = (arange >= self.lo[busy, None]) & (arange < self.hi[busy, None])
+        if self.excluded is not None:
+            bits &= ~self.excluded[rows]
+        return bits
 
 
-def _days(
-    store: Store, scope: Scope, exclusions: Exclusions
-) -> list[_Day]:
-    """Walk the days of the scope, yielding per-day detail for every queried device."""
+def _days(store: Store, scope: Scope, exclusions: Exclusions) -> Iterator[_Day]:
+    """Walk the days of the scope, with per-day detail for every queried device."""
     n_slots = scope.n_slots
     first_day = scope.first_slot // n_slots
     last_day = (max(scope.end_slot, scope.first_slot + 1) - 1) // n_slots
-    blocks: dict[int, tuple[BitmapBlock, object]] = {
-        day: (block, stats)
-        for day, block, stats in store.day_blocks(scope.tenant_id, first_day, last_day)
-    }
+    blocks = {day: block for day, block, _ in store.day_blocks(scope.tenant_id, first_day,
+                                                               last_day)}
     per_device = exclusions.devices or {}
-    out = []
-    arange = np.arange(n_slots)
+    n = len(scope.devices)
     for day in range(first_day, last_day + 1):
         base = day * n_slots
         lo = np.clip(scope.lo - base, 0, n_slots)
-        hi = np.clip(scope.hi - base, 0, n_slots)
-        hi = np.maximum(hi, lo)
-        entry = blocks.get(day)
-        n = len(scope.devices)
-        cov_kind = np.full(n, KIND_EMPTY, np.uint8)
-        fault_kind = np.full(n, KIND_EMPTY, np.uint8)
-        if entry is not None:
-            block = entry[0]
+        hi = np.maximum(np.clip(scope.hi - base, 0, n_slots), lo)
+        block = blocks.get(day)
+        if block is not None and block.n:
             known = scope.devices < block.n
-            cov_kind[known] = block.cov_kind[scope.devices[known]]
-            fault_kind[known] = block.fault_kind[scope.devices[known]]
+            safe = np.where(known, scope.devices, 0)
+            cov_kind = np.where(known, block.cov_kind[safe], KIND_EMPTY)
+            fault_kind = np.where(known, block.fault_kind[safe], KIND_EMPTY)
+        else:
+            cov_kind = fault_kind = np.zeros(n, np.uint8)
+        trivial_up = (cov_kind == KIND_FULL) & (fault_kind == KIND_EMPTY)
+        detailed = ((cov_kind > KIND_FULL) | (fault_kind > KIND_FULL)) & (cov_kind != KIND_EMPTY)
         tenant_mask = exclusions.mask(exclusions.tenant, day, scope.slot_ns, n_slots)
-        detailed = ~np.isin(cov_kind, (KIND_EMPTY, KIND_FULL)) | ~np.isin(
-            fault_kind, (KIND_EMPTY, KIND_FULL)
-        )
+        device_masks = {
+            dev: mask
+            for dev, windows in per_device.items()
+            if (mask := exclusions.mask(windows, day, scope.slot_ns, n_slots)) is not None
+        }
         if tenant_mask is not None:
             detailed[:] = True
-        for dev in per_device:
+        for dev in device_masks:
             detailed |= scope.devices == dev
-        detailed &= hi > lo
-        busy = np.flatnonzero(detailed)
-        trivial_up = (cov_kind == KIND_FULL) & (fault_kind == KIND_EMPTY)
-        up_bits = np.zeros((len(busy), n_slots), np.bool_)
-        scope_bits = (arange >= lo[busy, None]) & (arange < hi[busy, None])
+        busy = np.flatnonzero(detailed & (hi > lo))
+        width = (n_slots + 7) // 8
+        up_packed = np.zeros((len(busy), width), np.uint8)
+        excluded = None
         if len(busy):
-            if entry is not None:
-                cov, fault = entry[0].rows(scope.devices[busy])
-                up_bits = _unpack(cov, n_slots) & ~_unpack(fault, n_slots)
-            if tenant_mask is not None:
-                scope_bits &= ~tenant_mask
-            for dev, windows in per_device.items():
-                mask = exclusions.mask(windows, day, scope.slot_ns, n_slots)
-                if mask is not None:
-                    scope_bits[scope.devices[busy] == dev] &= ~mask
-        out.append(_Day(day, lo, hi, trivial_up, busy, up_bits, scope_bits))
-    return out
+            if block is not None:
+                cov, fault = block.rows(scope.devices[busy])
+                up_packed = cov & ~fault
+            if tenant_mask is not None or device_masks:
+                excluded = np.zeros((len(busy), n_slots), np.bool_)
+                if tenant_mask is not None:
+                    excluded |= tenant_mask
+                for dev, mask in device_masks.items():
+                    excluded[scope.devices[busy] == dev] |= mask
+        yield _Day(day, n_slots, lo, hi, trivial_up, busy, up_packed, excluded)
 
 
 @dataclass
@@ -186,10 +195,9 @@ class UptimeTable:
         return 100.0 * int(self.up.sum()) / total if total else None
 
 
-def _counts(
-    day: _Day, bucket_slots: int, n_slots: int
-) -> tuple[Int64s, Int64s]:
+def _counts(day: _Day, bucket_slots: int) -> tuple[Int64s, Int64s]:
     """Up and in-scope slot counts, shape (devices, buckets of the day)."""
+    n_slots = day.n_slots
     n_buckets = n_slots // bucket_slots
     starts = np.arange(n_buckets) * bucket_slots
     in_scope = np.clip(
@@ -198,12 +206,21 @@ def _counts(
         None,
     )
     up = np.where(day.trivial_up[:, None], in_scope, 0)
-    if len(day.busy):
-        scope_b = day.scope_bits.reshape(len(day.busy), n_buckets, bucket_slots)
-        up_b = (day.up_bits & day.scope_bits).reshape(len(day.busy), n_buckets, bucket_slots)
-        in_scope[day.busy] = scope_b.sum(axis=2)
-        up[day.busy] = up_b.sum(axis=2)
-    return up.astype(np.int64), in_scope.astype(np.int64)
+    if not len(day.busy):
+        return up, in_scope
+    rows = np.arange(len(day.busy))
+    if n_buckets == 1 and day.excluded is None:
+        # whole-day scope: a popcount of the packed bits is the answer
+        whole = (day.lo[day.busy] == 0) & (day.hi[day.busy] == n_slots)
+        up[day.busy[whole], 0] = np.bitwise_count(day.up_packed[whole]).sum(axis=1)
+        rows = rows[~whole]
+    if len(rows):
+        scope = day.scope_bits(rows)
+        up_bits = day.up_bits(rows) & scope
+        shape = (len(rows), n_buckets, bucket_slots)
+        in_scope[day.busy[rows]] = scope.reshape(shape).sum(axis=2)
+        up[day.busy[rows]] = up_bits.reshape(shape).sum(axis=2)
+    return up, in_scope
 
 
 def uptime(
@@ -222,7 +239,7 @@ def uptime(
     up = np.zeros(n, np.int64)
     in_scope = np.zeros(n, np.int64)
     for day in _days(store, scope, exclusions):
-        day_up, day_scope = _counts(day, scope.n_slots, scope.n_slots)
+        day_up, day_scope = _counts(day, scope.n_slots)
         up += day_up[:, 0]
         in_scope += day_scope[:, 0]
     period = max(-(-end_ns // scope.slot_ns) - scope.first_slot, 0)
@@ -268,7 +285,7 @@ def series(
     first_bucket = start_ns // bucket_ns
     end_bucket = -(-end_ns // bucket_ns)
     for day in _days(store, scope, exclusions):
-        day_up, day_scope = _counts(day, bucket_slots, scope.n_slots)
+        day_up, day_scope = _counts(day, bucket_slots)
         up, in_scope = day_up.sum(axis=0), day_scope.sum(axis=0)
         for i in range(len(up)):
             b = (day.day * scope.n_slots) // bucket_slots + i
@@ -307,44 +324,40 @@ def outages(
     Excluded slots end a run. A run that reaches the last ended slot is ``ongoing``.
     """
     scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
-    runs: list[tuple[int, int, int]] = []  # (position, start slot, end slot)
+    parts: list[tuple[Int64s, Int64s, Int64s]] = []  # (position, start slot, end slot)
     for day in _days(store, scope, exclusions):
         base = day.day * scope.n_slots
         detailed = np.zeros(len(scope.devices), np.bool_)
         detailed[day.busy] = True
-        whole_down = ~detailed & ~day.trivial_up & (day.hi > day.lo)
-        for pos in np.flatnonzero(whole_down):
-            runs.append((int(pos), base + int(day.lo[pos]), base + int(day.hi[pos])))
+        whole = np.flatnonzero(~detailed & ~day.trivial_up & (day.hi > day.lo))
+        parts.append((whole, base + day.lo[whole], base + day.hi[whole]))
         if len(day.busy):
-            down = day.scope_bits & ~day.up_bits
+            down = day.scope_bits() & ~day.up_bits()
             padded = np.zeros((len(day.busy), scope.n_slots + 2), np.int8)
             padded[:, 1:-1] = down
             edges = np.diff(padded, axis=1)
-            rows_s, cols_s = np.nonzero(edges == 1)
-            rows_e, cols_e = np.nonzero(edges == -1)
-            for r, a, b in zip(rows_s, cols_s, cols_e):
-                runs.append((int(day.busy[r]), base + int(a), base + int(b)))
-            assert np.array_equal(rows_s, rows_e)
-    runs.sort()
-    merged: list[list[int]] = []
-    for pos, a, b in runs:
-        if merged and merged[-1][0] == pos and merged[-1][2] == a:
-            merged[-1][2] = b
-        else:
-            merged.append([pos, a, b])
-    out = []
+            rows, starts = np.nonzero(edges == 1)
+            _, ends = np.nonzero(edges == -1)  # row-major: pairs up with the starts
+            parts.append((day.busy[rows], base + starts, base + ends))
+    if not parts:
+        return []
+    pos, a, b = (np.concatenate(x).astype(np.int64) for x in zip(*parts))
+    order = np.lexsort((a, pos))
+    pos, a, b = pos[order], a[order], b[order]
+    # stitch runs of one device that touch (across midnight): a new outage starts where not
+    joins = np.zeros(len(pos), np.bool_)
+    joins[1:] = (pos[1:] == pos[:-1]) & (a[1:] == b[:-1])
+    starts = np.flatnonzero(~joins)
+    ends = np.concatenate((starts[1:], [len(pos)])) - 1
+    pos, a, b = pos[starts], a[starts], b[ends]
+    long_enough = b - a >= min_outage
     last_ended = now_ns // scope.slot_ns
-    for pos, a, b in merged:
-        if b - a >= min_outage:
-            out.append(
-                Outage(
-                    int(scope.devices[pos]),
-                    a * scope.slot_ns,
-                    b * scope.slot_ns,
-                    ongoing=b >= last_ended and scope.hi[pos] >= last_ended,
-                )
-            )
-    return out
+    ongoing = (b >= last_ended) & (scope.hi[pos] >= last_ended)
+    return [
+        Outage(int(scope.devices[p]), int(x) * scope.slot_ns, int(y) * scope.slot_ns, bool(o))
+        for p, x, y, o in zip(pos[long_enough], a[long_enough], b[long_enough],
+                              ongoing[long_enough])
+    ]
 
 
 @dataclass

@@ -364,6 +364,23 @@ class Store:
         self._ids_persisted(tenant_id)
         return dev
 
+    def add_devices(self, tenant_id: int, device_ids: list[str]) -> None:
+        """Intern many device ids at once (provisioning, tools, benchmarks)."""
+        rollup = self.rollups[tenant_id]
+        for device_id in device_ids:
+            if rollup.device_index(device_id) < 0:
+                if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
+                    raise ValueError("device cap reached")
+                rollup.add_device(device_id)
+        self._write(lambda txn: self._persist_ids(txn, tenant_id))
+        self._ids_persisted(tenant_id)
+
+    def merge_days(self, tenant_id: int, deltas: list[DayDelta]) -> int:
+        """Merge day deltas (as ``Rollup.drain`` makes them) into the stored blocks in one
+        transaction; returns the device-days written. Checkpoints use it for live state;
+        tools use it to import history."""
+        return self._write(lambda txn: self._merge_tenant(txn, tenant_id, deltas))
+
     def _persist_ids(self, txn: lmdb.Transaction, tenant_id: int) -> None:
         """Write device and firmware ids interned since the last commit (dense, so a range)."""
         rollup = self.rollups[tenant_id]

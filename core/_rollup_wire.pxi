@@ -1,0 +1,731 @@
+# The msgpack walker and pass one of decode(): judging every frame of a batch without
+# touching the rollup. Everything here runs without the GIL and allocates nothing but the
+# caller's Scratch. It mirrors read_value / skip_items / read_scalar / time_ns / _judge of
+# core/_rollup_py.py decision for decision; keep the two in step.
+
+cdef extern from *:
+    """
+    #include <string.h>
+    #include <stdint.h>
+    #if defined(__GNUC__) || defined(__clang__)
+    #  define UPT_LIKELY(x) __builtin_expect(!!(x), 1)
+    #  define UPT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+    #  define UPT_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+    #  define UPT_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
+    #else
+    #  define UPT_LIKELY(x) (x)
+    #  define UPT_UNLIKELY(x) (x)
+    #  define UPT_PREFETCH(p) ((void)(p))
+    #  define UPT_PREFETCH_W(p) ((void)(p))
+    #endif
+
+    static inline uint32_t upt_be16(const unsigned char *p) {
+        return ((uint32_t)p[0] << 8) | p[1];
+    }
+    static inline uint32_t upt_be32(const unsigned char *p) {
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    }
+    static inline uint64_t upt_be64(const unsigned char *p) {
+        return ((uint64_t)upt_be32(p) << 32) | upt_be32(p + 4);
+    }
+    static inline double upt_f32(uint32_t bits) {
+        float f;
+        memcpy(&f, &bits, 4);
+        return (double)f;
+    }
+    static inline double upt_f64(uint64_t bits) {
+        double d;
+        memcpy(&d, &bits, 8);
+        return d;
+    }
+    static inline uint64_t upt_load64(const unsigned char *p) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        return w;
+    }
+
+    /* A seeded 64-bit hash, 8 bytes per multiply-mix round; the tail is read with memcpy so
+       that nothing past the key is touched. Not cryptographic: the per-rollup random seed
+       only makes collisions hard to aim at. */
+    static inline uint64_t upt_hash(const unsigned char *p, size_t n, uint64_t seed) {
+        uint64_t h = seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ULL);
+        while (n >= 8) {
+            h = (h ^ upt_load64(p)) * 0xBF58476D1CE4E5B9ULL;
+            h ^= h >> 31;
+            p += 8;
+            n -= 8;
+        }
+        if (n) {
+            uint64_t w = 0;
+            memcpy(&w, p, n);
+            h = (h ^ w) * 0x94D049BB133111EBULL;
+            h ^= h >> 29;
+        }
+        h *= 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+        return h;
+    }
+
+    /* Strict UTF-8, exactly what bytes.decode('utf-8') accepts: no overlong forms, no
+       surrogates, nothing above U+10FFFF, no truncated sequence. */
+    static inline int upt_utf8_ok(const unsigned char *s, size_t n) {
+        size_t i = 0;
+        while (i + 8 <= n && !(upt_load64(s + i) & 0x8080808080808080ULL))
+            i += 8;
+        while (i < n) {
+            unsigned c = s[i];
+            if (c < 0x80) { i++; continue; }
+            if (c < 0xC2) return 0;
+            if (c < 0xE0) {
+                if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+                i += 2;
+                continue;
+            }
+            if (c < 0xF0) {
+                unsigned lo = 0x80, hi = 0xBF;
+                if (c == 0xE0) lo = 0xA0;        /* overlong */
+                else if (c == 0xED) hi = 0x9F;   /* surrogates */
+                if (i + 2 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80)
+                    return 0;
+                i += 3;
+                continue;
+            }
+            if (c < 0xF5) {
+                unsigned lo = 0x80, hi = 0xBF;
+                if (c == 0xF0) lo = 0x90;        /* overlong */
+                else if (c == 0xF4) hi = 0x8F;   /* above U+10FFFF */
+                if (i + 3 >= n || s[i + 1] < lo || s[i + 1] > hi
+                    || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
+                    return 0;
+                i += 4;
+                continue;
+            }
+            return 0;
+        }
+        return 1;
+    }
+
+    /* Decimal text of an unsigned 64-bit integer; returns its length (at most 20). */
+    static inline int upt_utoa(uint64_t v, unsigned char *out) {
+        unsigned char tmp[20];
+        int n = 0, i;
+        do { tmp[n++] = (unsigned char)('0' + v % 10); v /= 10; } while (v);
+        for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+        return n;
+    }
+    """
+    bint UPT_LIKELY(bint) noexcept nogil
+    bint UPT_UNLIKELY(bint) noexcept nogil
+    void UPT_PREFETCH(const void *) noexcept nogil
+    void UPT_PREFETCH_W(const void *) noexcept nogil
+    uint32_t upt_be16(const unsigned char *) noexcept nogil
+    uint32_t upt_be32(const unsigned char *) noexcept nogil
+    uint64_t upt_be64(const unsigned char *) noexcept nogil
+    double upt_f32(uint32_t) noexcept nogil
+    double upt_f64(uint64_t) noexcept nogil
+    uint64_t upt_hash(const unsigned char *, size_t, uint64_t) noexcept nogil
+    bint upt_utf8_ok(const unsigned char *, size_t) noexcept nogil
+    int upt_utoa(uint64_t, unsigned char *) noexcept nogil
+
+
+# value kinds, as in _rollup_py.py
+cdef enum:
+    NIL = 0
+    BOOL = 1
+    INT = 2
+    FLOAT = 3
+    STR = 4
+    BIN = 5
+    EXT = 6
+    ARRAY = 7
+    MAP = 8
+
+# pass one's outcome; each nonzero code is one exception of decode() (see _raise_error)
+cdef enum:
+    E_OK = 0
+    E_TRUNC
+    E_RESERVED
+    E_NOT_MAP
+    E_TOO_MANY
+    E_TRAILING
+    E_VERSION
+    E_GW_MISSING
+    E_GW_BAD
+    E_SEQ
+    E_FRAMES_MISSING
+    E_FRAMES_TYPE
+    E_NOMEM
+
+# reject reason codes and warning bits (core.errors tables)
+cdef enum:
+    R_NOT_FRAME = 1
+    R_DEV_MISSING = 2
+    R_DEV_TYPE = 3
+    R_DEV_EMPTY = 4
+    R_DEV_LONG = 5
+    R_TS_MISSING = 6
+    R_TS_TYPE = 7
+    R_TS_INVALID = 8
+    R_TS_FUTURE = 9
+    R_TS_OLD = 10
+    R_TS_CLOSED = 11
+    R_CAP = 12
+    W_STATUS = 1
+    W_BATTERY = 2
+    W_RSSI = 4
+    W_FW = 8
+
+cdef enum:
+    MAX_DEVICE_LEN = 128
+    MAX_GATEWAY_LEN = 64
+    MAX_FW_LEN = 32
+    MAX_FIRMWARE = 65535
+    BATTERY_NONE_C = -1
+    RSSI_NONE_C = 1
+
+cdef const int64_t INT64_MAX_C = 0x7FFFFFFFFFFFFFFF
+cdef const uint64_t MS_THRESHOLD = 100000000000
+cdef const uint64_t SEC_CLAMP = 9223372035
+cdef const uint64_t MS_CLAMP = 9223372036853
+
+# map-form frame keys: field * 2 + (1 if the short name)
+cdef enum:
+    K_NONE = -1
+    K_SHORT = 1
+
+
+cdef inline int read_value(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
+                           Val *v) noexcept nogil:
+    """Read one value's head at ``ppos[0]`` into ``v`` and advance past it."""
+    cdef Py_ssize_t pos = ppos[0]
+    cdef Py_ssize_t n
+    cdef unsigned int b
+    cdef int64_t sv
+    if UPT_UNLIKELY(pos >= end):
+        return E_TRUNC
+    b = buf[pos]
+    pos += 1
+    if b <= 0x7F:
+        v.kind = INT
+        v.neg = 0
+        v.u = b
+    elif b >= 0xE0:
+        v.kind = INT
+        v.neg = 1
+        v.u = <uint64_t>(<int64_t>b - 0x100)
+    elif b >= 0xA0:
+        n = b & 0x1F
+        if UPT_UNLIKELY(n > end - pos):
+            return E_TRUNC
+        v.kind = STR
+        v.off = pos
+        v.len = n
+        pos += n
+    elif b >= 0x90:
+        v.kind = ARRAY
+        v.u = b & 0x0F
+    elif b >= 0x80:
+        v.kind = MAP
+        v.u = b & 0x0F
+    elif b == 0xC0:
+        v.kind = NIL
+    elif b == 0xC2 or b == 0xC3:
+        v.kind = BOOL
+        v.u = b == 0xC3
+    elif b == 0xC1:
+        return E_RESERVED
+    elif b == 0xCA or b == 0xCB:
+        n = 4 if b == 0xCA else 8
+        if n > end - pos:
+            return E_TRUNC
+        v.kind = FLOAT
+        v.f = upt_f32(upt_be32(buf + pos)) if n == 4 else upt_f64(upt_be64(buf + pos))
+        pos += n
+    elif b >= 0xCC and b <= 0xCF:  # uint 8/16/32/64
+        n = 1 << (b - 0xCC)
+        if n > end - pos:
+            return E_TRUNC
+        v.kind = INT
+        v.neg = 0
+        if n == 1:
+            v.u = buf[pos]
+        elif n == 2:
+            v.u = upt_be16(buf + pos)
+        elif n == 4:
+            v.u = upt_be32(buf + pos)
+        else:
+            v.u = upt_be64(buf + pos)
+        pos += n
+    elif b >= 0xD0 and b <= 0xD3:  # int 8/16/32/64
+        n = 1 << (b - 0xD0)
+        if n > end - pos:
+            return E_TRUNC
+        if n == 1:
+            sv = <signed char>buf[pos]
+        elif n == 2:
+            sv = <int16_t>upt_be16(buf + pos)
+        elif n == 4:
+            sv = <int32_t>upt_be32(buf + pos)
+        else:
+            sv = <int64_t>upt_be64(buf + pos)
+        v.kind = INT
+        v.neg = sv < 0
+        v.u = <uint64_t>sv
+        pos += n
+    elif b >= 0xD4 and b <= 0xD8:  # fixext 1/2/4/8/16
+        n = 1 << (b - 0xD4)
+        if n + 1 > end - pos:
+            return E_TRUNC
+        v.kind = EXT
+        v.ext_type = <signed char>buf[pos]
+        v.off = pos + 1
+        v.len = n
+        pos += n + 1
+    else:
+        # str/bin/ext 8/16/32, array/map 16/32: a big-endian size, then maybe a payload
+        if b == 0xD9 or b == 0xC4 or b == 0xC7:
+            n = 1
+        elif b == 0xDA or b == 0xC5 or b == 0xC8 or b == 0xDC or b == 0xDE:
+            n = 2
+        else:  # 0xDB 0xC6 0xC9 0xDD 0xDF
+            n = 4
+        if n > end - pos:
+            return E_TRUNC
+        sv = buf[pos] if n == 1 else (upt_be16(buf + pos) if n == 2 else upt_be32(buf + pos))
+        pos += n
+        if b == 0xDC or b == 0xDD:
+            v.kind = ARRAY
+            v.u = <uint64_t>sv
+        elif b == 0xDE or b == 0xDF:
+            v.kind = MAP
+            v.u = <uint64_t>sv
+        elif b >= 0xC7 and b <= 0xC9:
+            if sv + 1 > end - pos:
+                return E_TRUNC
+            v.kind = EXT
+            v.ext_type = <signed char>buf[pos]
+            v.off = pos + 1
+            v.len = sv
+            pos += sv + 1
+        else:
+            if sv > end - pos:
+                return E_TRUNC
+            v.kind = STR if b >= 0xD9 else BIN
+            v.off = pos
+            v.len = sv
+            pos += sv
+    ppos[0] = pos
+    return E_OK
+
+
+cdef int skip_items(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
+                    uint64_t n) noexcept nogil:
+    """Skip ``n`` whole values. Iterative: nesting costs nothing but the counter, and every
+    value takes at least one byte, so a header claiming more than the data holds fails."""
+    cdef Val v
+    cdef int rc
+    while n:
+        rc = read_value(buf, end, ppos, &v)
+        if rc:
+            return rc
+        n -= 1
+        if v.kind == ARRAY:
+            n += v.u
+        elif v.kind == MAP:
+            n += 2 * v.u
+    return E_OK
+
+
+cdef inline int read_scalar(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
+                            Val *v) noexcept nogil:
+    """Read one value; a container is skipped whole and left as kind ARRAY/MAP."""
+    cdef int rc = read_value(buf, end, ppos, v)
+    if UPT_UNLIKELY(rc):
+        return rc
+    if v.kind == ARRAY:
+        return skip_items(buf, end, ppos, v.u)
+    if v.kind == MAP:
+        return skip_items(buf, end, ppos, 2 * v.u)
+    return E_OK
+
+
+cdef inline int64_t time_ns(const unsigned char *buf, const Val *v) noexcept nogil:
+    """A wire timestamp as ns since the epoch; -1 if of the wrong type, -2 if invalid."""
+    cdef double x, whole, frac
+    cdef uint64_t raw, nsec
+    cdef int64_t sec
+    if v.kind == INT:
+        if v.neg:
+            return -2
+        if v.u >= MS_THRESHOLD:
+            return INT64_MAX_C if v.u > MS_CLAMP else <int64_t>v.u * 1000000
+        return INT64_MAX_C if v.u > SEC_CLAMP else <int64_t>v.u * 1000000000
+    if v.kind == FLOAT:
+        x = v.f
+        if isnan(x) or isinf(x) or x < 0:
+            return -2
+        whole = floor(x)
+        frac = x - whole
+        # the clamps are exact doubles, so these compare as Python's int/float do
+        if x >= 1e11:
+            if whole > <double>MS_CLAMP:
+                return INT64_MAX_C
+            return <int64_t>whole * 1000000 + <int64_t>floor(frac * 1e6)
+        if whole > <double>SEC_CLAMP:
+            return INT64_MAX_C
+        return <int64_t>whole * 1000000000 + <int64_t>floor(frac * 1e9)
+    if v.kind == EXT:
+        if v.ext_type != -1:
+            return -1
+        if v.len == 4:
+            return <int64_t>upt_be32(buf + v.off) * 1000000000
+        if v.len == 8:
+            raw = upt_be64(buf + v.off)
+            nsec = raw >> 34
+            sec = <int64_t>(raw & 0x3FFFFFFFF)
+        elif v.len == 12:
+            nsec = upt_be32(buf + v.off)
+            sec = <int64_t>upt_be64(buf + v.off + 4)
+        else:
+            return -1
+        if sec < 0 or nsec > 999999999:
+            return -2
+        return INT64_MAX_C if <uint64_t>sec > SEC_CLAMP else sec * 1000000000 + <int64_t>nsec
+    return -1
+
+
+cdef inline bint number(const Val *v, int low, int high, int16_t *out) noexcept nogil:
+    """A battery/rssi value in tenths of its unit; false if not a number in [low, high]."""
+    cdef int64_t s
+    cdef double x
+    if v.kind == INT:
+        if v.neg:
+            s = <int64_t>v.u
+            if s < low or s > high:
+                return False
+        else:
+            if v.u > <uint64_t>high or <int64_t>v.u < low:  # high >= 0 for both fields
+                return False
+            s = <int64_t>v.u
+        out[0] = <int16_t>(s * 10)
+        return True
+    if v.kind == FLOAT:
+        x = v.f
+        if isnan(x) or not (low <= x <= high):
+            return False
+        out[0] = <int16_t>nearbyint(x * 10.0)  # round half to even, as round()
+        return True
+    return False
+
+
+cdef inline int frame_key(const unsigned char *k, Py_ssize_t n) noexcept nogil:
+    """The map-form frame key ``k``: field * 2 + K_SHORT if the short name, or K_NONE."""
+    if n == 1:
+        if k[0] == b'd':
+            return 0 * 2 + K_SHORT
+        if k[0] == b't':
+            return 1 * 2 + K_SHORT
+        if k[0] == b's':
+            return 2 * 2 + K_SHORT
+        if k[0] == b'b':
+            return 3 * 2 + K_SHORT
+        if k[0] == b'r':
+            return 4 * 2 + K_SHORT
+    elif n == 2:
+        if k[0] == b't' and k[1] == b's':
+            return 1 * 2
+        if k[0] == b'f' and k[1] == b'w':
+            return 5 * 2 + K_SHORT
+    elif n == 4:
+        if memcmp(k, b"rssi", 4) == 0:
+            return 4 * 2
+    elif n == 6:
+        if memcmp(k, b"device", 6) == 0:
+            return 0 * 2
+        if memcmp(k, b"status", 6) == 0:
+            return 2 * 2
+    elif n == 7:
+        if memcmp(k, b"battery", 7) == 0:
+            return 3 * 2
+    elif n == 8:
+        if memcmp(k, b"firmware", 8) == 0:
+            return 5 * 2
+    return K_NONE
+
+
+cdef int side_reserve(Scratch *sc, Py_ssize_t extra) noexcept nogil:
+    cdef Py_ssize_t cap
+    cdef unsigned char *p
+    if sc.side_len + extra <= sc.side_cap:
+        return E_OK
+    cap = max(sc.side_cap * 2, sc.side_len + extra, 256)
+    p = <unsigned char *>realloc(sc.side, cap)
+    if p == NULL:
+        return E_NOMEM
+    sc.side = p
+    sc.side_cap = cap
+    return E_OK
+
+
+cdef inline int judge(const unsigned char *buf, const Val *fields, unsigned int have,
+                      const Limits *lim, Scratch *sc, Frame *fr, uint64_t dev_seed,
+                      uint64_t fw_seed) noexcept nogil:
+    """Judge one frame's fields (bit i of ``have``: field i present) into ``fr``."""
+    cdef const Val *f
+    cdef const unsigned char *key
+    cdef int64_t t
+    cdef unsigned int warn = 0
+    cdef int16_t value
+    fr.reason = 0
+    fr.warn = 0
+    fr.fw_len = 0
+    # device
+    f = &fields[0]
+    if not (have & 1) or f.kind == NIL:
+        fr.reason = R_DEV_MISSING
+        return E_OK
+    if f.kind == STR:
+        if f.len == 0:
+            fr.reason = R_DEV_EMPTY
+            return E_OK
+        if f.len > MAX_DEVICE_LEN:
+            fr.reason = R_DEV_LONG
+            return E_OK
+        if not upt_utf8_ok(buf + f.off, f.len):
+            fr.reason = R_DEV_TYPE
+            return E_OK
+        fr.dev_side = 0
+        fr.dev_off = f.off
+        fr.dev_len = <uint8_t>f.len
+        key = buf + f.off
+    elif f.kind == INT and not f.neg:
+        if side_reserve(sc, 20):
+            return E_NOMEM
+        fr.dev_side = 1
+        fr.dev_off = sc.side_len
+        fr.dev_len = <uint8_t>upt_utoa(f.u, sc.side + sc.side_len)
+        key = sc.side + sc.side_len
+        sc.side_len += fr.dev_len
+    else:
+        fr.reason = R_DEV_TYPE
+        return E_OK
+    # timestamp
+    f = &fields[1]
+    if not (have & 2) or f.kind == NIL:
+        fr.reason = R_TS_MISSING
+        return E_OK
+    t = time_ns(buf, f)
+    if t < 0:
+        fr.reason = R_TS_TYPE if t == -1 else R_TS_INVALID
+        return E_OK
+    if t > lim.future_max:
+        fr.reason = R_TS_FUTURE
+        return E_OK
+    if t <= lim.old_max:
+        fr.reason = R_TS_OLD
+        return E_OK
+    if t <= lim.closed_max:
+        fr.reason = R_TS_CLOSED
+        return E_OK
+    fr.ts = t
+    fr.dev_hash = upt_hash(key, fr.dev_len, dev_seed)
+    # optional fields: a bad one is dropped with a warning, nil is absent
+    fr.status = 0
+    f = &fields[2]
+    if (have & 4) and f.kind != NIL:
+        if f.kind == INT and not f.neg and f.u <= 255:
+            fr.status = <uint8_t>f.u
+        else:
+            warn |= W_STATUS
+    fr.battery = BATTERY_NONE_C
+    f = &fields[3]
+    if (have & 8) and f.kind != NIL:
+        if number(f, 0, 100, &value):
+            fr.battery = value
+        else:
+            warn |= W_BATTERY
+    fr.rssi = RSSI_NONE_C
+    f = &fields[4]
+    if (have & 16) and f.kind != NIL:
+        if number(f, -200, 0, &value):
+            fr.rssi = value
+        else:
+            warn |= W_RSSI
+    f = &fields[5]
+    if (have & 32) and f.kind != NIL:
+        if (f.kind == STR and 0 < f.len <= MAX_FW_LEN
+                and upt_utf8_ok(buf + f.off, f.len)):
+            fr.fw_off = f.off
+            fr.fw_len = <uint8_t>f.len
+            fr.fw_hash = upt_hash(buf + f.off, f.len, fw_seed)
+        else:
+            warn |= W_FW
+    fr.warn = <uint8_t>warn
+    return E_OK
+
+
+cdef int read_frames(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
+                     uint64_t n, const Limits *lim, Scratch *sc, uint64_t dev_seed,
+                     uint64_t fw_seed) noexcept nogil:
+    """Pass one over the ``n`` frames of a ``frames`` array starting at ``ppos[0]``."""
+    cdef Val fields[6]
+    cdef Val shorts[6]
+    cdef Val head, key, junk
+    cdef Val *target
+    cdef unsigned int have, have_short
+    cdef uint64_t i, j
+    cdef int rc, k
+    cdef Frame *fr
+    cdef Frame *p
+    cdef Py_ssize_t cap
+    # every frame takes a byte at least: a count beyond the data ends in E_TRUNC before the
+    # frame records run out
+    cap = <Py_ssize_t>min(n, <uint64_t>(end - ppos[0]))
+    if cap > sc.cap:
+        p = <Frame *>realloc(sc.frames, cap * sizeof(Frame))
+        if p == NULL:
+            return E_NOMEM
+        sc.frames = p
+        sc.cap = cap
+    sc.side_len = 0
+    sc.n_frames = 0
+    for i in range(n):
+        rc = read_value(buf, end, ppos, &head)
+        if rc:
+            return rc
+        fr = &sc.frames[i]
+        have = 0
+        if head.kind == ARRAY:
+            # compact form: [device, ts, status, battery, rssi], extra items ignored
+            for j in range(head.u):
+                if j < 5:
+                    rc = read_scalar(buf, end, ppos, &fields[j])
+                    have |= 1u << j
+                else:
+                    rc = read_scalar(buf, end, ppos, &junk)
+                if rc:
+                    return rc
+        elif head.kind == MAP:
+            have_short = 0
+            for j in range(head.u):
+                rc = read_scalar(buf, end, ppos, &key)
+                if rc:
+                    return rc
+                k = frame_key(buf + key.off, key.len) if key.kind == STR else K_NONE
+                if k == K_NONE:
+                    target = &junk
+                elif k & K_SHORT:
+                    target = &shorts[k >> 1]
+                    have_short |= 1u << (k >> 1)
+                else:
+                    target = &fields[k >> 1]
+                    have |= 1u << (k >> 1)
+                rc = read_scalar(buf, end, ppos, target)
+                if rc:
+                    return rc
+            # the short key wins unless it is nil
+            if have_short:
+                for k in range(6):
+                    if (have_short >> k) & 1 and shorts[k].kind != NIL:
+                        fields[k] = shorts[k]
+                        have |= 1u << k
+        else:
+            fr.reason = R_NOT_FRAME
+            sc.n_frames = i + 1
+            continue
+        rc = judge(buf, fields, have, lim, sc, fr, dev_seed, fw_seed)
+        if rc:
+            return rc
+        sc.n_frames = i + 1
+    return E_OK
+
+
+cdef int header_key(const unsigned char *k, Py_ssize_t n) noexcept nogil:
+    """Which batch key ``k`` is: 0 v, 1 gateway, 2 seq, 3 sent_at, 4 frames, -1 other."""
+    if n == 1 and k[0] == b'v':
+        return 0
+    if n == 7 and memcmp(k, b"gateway", 7) == 0:
+        return 1
+    if n == 3 and memcmp(k, b"seq", 3) == 0:
+        return 2
+    if n == 7 and memcmp(k, b"sent_at", 7) == 0:
+        return 3
+    if n == 6 and memcmp(k, b"frames", 6) == 0:
+        return 4
+    return -1
+
+
+cdef int walk_batch(const unsigned char *buf, Py_ssize_t end, const Limits *lim,
+                    Scratch *sc, Header *hd, uint64_t dev_seed, uint64_t fw_seed) noexcept nogil:
+    """Pass one over a whole batch body, then its whole-batch checks, in RollupPy's order."""
+    cdef Py_ssize_t pos = 0
+    cdef Val top, key, junk
+    cdef Val *target
+    cdef uint64_t i
+    cdef int rc, which
+    memset(hd, 0, sizeof(Header))
+    hd.frames_kind = NIL
+    rc = read_value(buf, end, &pos, &top)
+    if rc:
+        return rc
+    if top.kind != MAP:
+        return E_NOT_MAP
+    for i in range(top.u):
+        rc = read_scalar(buf, end, &pos, &key)
+        if rc:
+            return rc
+        which = header_key(buf + key.off, key.len) if key.kind == STR else -1
+        if which == 4:
+            rc = read_value(buf, end, &pos, &junk)
+            if rc:
+                return rc
+            hd.frames_kind = junk.kind
+            if junk.kind == ARRAY:
+                if <int64_t>junk.u > lim.max_frames:
+                    hd.too_many = junk.u
+                    return E_TOO_MANY
+                rc = read_frames(buf, end, &pos, junk.u, lim, sc, dev_seed, fw_seed)
+                if rc:
+                    return rc
+                hd.have_frames = 1
+            else:
+                hd.have_frames = 0
+                if junk.kind == MAP:
+                    rc = skip_items(buf, end, &pos, 2 * junk.u)
+                    if rc:
+                        return rc
+            continue
+        if which == 0:
+            target = &hd.version
+            hd.have_version = 1
+        elif which == 1:
+            target = &hd.gateway
+            hd.have_gateway = 1
+        elif which == 2:
+            target = &hd.seq
+            hd.have_seq = 1
+        elif which == 3:
+            target = &hd.sent
+            hd.have_sent = 1
+        else:
+            target = &junk
+        rc = read_scalar(buf, end, &pos, target)
+        if rc:
+            return rc
+    if pos != end:
+        return E_TRAILING
+    if hd.have_version and not (hd.version.kind == INT and not hd.version.neg
+                                and hd.version.u == 1):
+        return E_VERSION
+    if not hd.have_gateway:
+        return E_GW_MISSING
+    if (hd.gateway.kind != STR or not 0 < hd.gateway.len <= MAX_GATEWAY_LEN
+            or not upt_utf8_ok(buf + hd.gateway.off, hd.gateway.len)):
+        return E_GW_BAD
+    if hd.have_seq and hd.seq.kind != NIL and (hd.seq.kind != INT or hd.seq.neg):
+        return E_SEQ
+    if hd.frames_kind == NIL and not hd.have_frames:
+        return E_FRAMES_MISSING
+    if not hd.have_frames:
+        return E_FRAMES_TYPE
+    return E_OK
