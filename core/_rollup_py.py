@@ -354,7 +354,10 @@ class RollupPy:
         sent_at: Value | None = None
         frames: list[list[Any]] | None = None
         frames_kind = NIL
-        bounds = (now_ns + max_future_skew_s * 1_000_000_000, now_ns - max_backfill_s * 1_000_000_000)
+        bounds = (
+            now_ns + max_future_skew_s * 1_000_000_000,
+            now_ns - max_backfill_s * 1_000_000_000,
+        )
         for _ in range(n_keys):
             kkind, kval, pos = read_scalar(buf, pos)
             name = buf[kval[0] : kval[0] + kval[1]] if kkind == STR else None
@@ -560,7 +563,9 @@ class RollupPy:
                     else:
                         fw = self._firmware.add(frame[7])
             warn[i] = mask
-            for col, value in zip(cols, (dev, frame[3], frame[4], frame[5], frame[6], fw)):
+            for col, value in zip(
+                cols, (dev, frame[3], frame[4], frame[5], frame[6], fw), strict=True
+            ):
                 col.append(value)
         return Batch(
             gateway,
@@ -599,6 +604,7 @@ class RollupPy:
             batch.battery.tolist(),
             batch.rssi.tolist(),
             batch.fw.tolist(),
+            strict=False,
         ):
             if status == 0:
                 first = t // self.slot_ns

@@ -117,8 +117,9 @@ class Batch:
             cols.append(arr.astype(dtype.lstrip("<"), copy=True))
         if pos != len(data):
             raise ValueError("log record has trailing bytes")
+        dev, ts, status, battery, rssi, fw = cols
         empty = np.zeros(n, np.uint8)
-        return cls(gateway, seq, None, empty, empty.copy(), *cols)
+        return cls(gateway, seq, None, empty, empty.copy(), dev, ts, status, battery, rssi, fw)
 
 
 WARNING_BITS = {code: 1 << i for i, code in enumerate(WARNING_CODES)}

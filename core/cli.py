@@ -26,7 +26,7 @@ def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes
         for dev in rng.sample(range(devices), max(1, devices // 10))
     }
     start = now_s - hours * 3600
-    bodies = []
+    bodies: list[bytes] = []
     frames: list[list[object]] = []
     for minute in range(hours * 60):
         t = start + minute * 60
@@ -38,8 +38,9 @@ def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes
             battery = max(0.0, 100 - minute / 60 - dev % 13)
             frames.append([device_id, t + rng.random(), status, round(battery, 1), -60 - dev % 30])
             if len(frames) == 1000:
-                bodies.append(msgpack.packb({"gateway": "demo-gw", "seq": len(bodies),
-                                             "frames": frames}))
+                bodies.append(
+                    msgpack.packb({"gateway": "demo-gw", "seq": len(bodies), "frames": frames})
+                )
                 frames = []
     if frames:
         bodies.append(msgpack.packb({"gateway": "demo-gw", "seq": len(bodies), "frames": frames}))
@@ -60,8 +61,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             accepted += store.ingest(tenant.id, body, now_ns).accepted
         store.checkpoint(now_ns)
         took = time.perf_counter() - started
-        print(f"ingested {accepted:,} frames in {len(bodies)} batches in {took:.1f} s "
-              f"({ENGINE} engine) into {args.data}")
+        print(
+            f"ingested {accepted:,} frames in {len(bodies)} batches in {took:.1f} s "
+            f"({ENGINE} engine) into {args.data}"
+        )
         _summary(store, tenant.id, now_ns, args.hours)
     return 0
 
@@ -70,13 +73,17 @@ def _summary(store: Store, tenant_id: int, now_ns: int, hours: int) -> None:
     start = now_ns - hours * 3600 * NS
     table = query.uptime(store, tenant_id, start, now_ns, now_ns)
     fleet = table.fleet_percent
-    print(f"tenant {store.tenants[tenant_id].name}: {len(table.devices)} devices, "
-          f"fleet uptime over {hours} h: {'-' if fleet is None else f'{fleet:.3f} %'}")
+    print(
+        f"tenant {store.tenants[tenant_id].name}: {len(table.devices)} devices, "
+        f"fleet uptime over {hours} h: {'-' if fleet is None else f'{fleet:.3f} %'}"
+    )
     found = query.outages(store, tenant_id, start, now_ns, now_ns)
     ids = store.device_ids(tenant_id)
     for outage in sorted(found, key=lambda o: -o.duration_s)[:5]:
-        print(f"  outage {ids[outage.device]}: {outage.duration_s / 60:.0f} min"
-              f"{' (ongoing)' if outage.ongoing else ''}")
+        print(
+            f"  outage {ids[outage.device]}: {outage.duration_s / 60:.0f} min"
+            f"{' (ongoing)' if outage.ongoing else ''}"
+        )
     status = query.current_status(store, tenant_id, now_ns)
     states = {s: status.state.count(s) for s in sorted(set(status.state))}
     print("  now: " + ", ".join(f"{n} {s}" for s, n in states.items()))

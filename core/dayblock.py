@@ -14,6 +14,7 @@ broken by the greater value), and delivery counters add up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -65,9 +66,9 @@ class DayDelta:
 
 def _last_wins(
     a_ms: npt.NDArray[np.int32],
-    a_val: npt.NDArray[np.generic],
+    a_val: npt.NDArray[Any],
     b_ms: npt.NDArray[np.int32],
-    b_val: npt.NDArray[np.generic],
+    b_val: npt.NDArray[Any],
 ) -> npt.NDArray[np.bool_]:
     """Where the value timed ``b_ms`` replaces the one timed ``a_ms``."""
     return (b_ms > a_ms) | ((b_ms == a_ms) & (b_val > a_val))
@@ -277,7 +278,9 @@ class BitmapBlock:
         """Packed coverage and fault rows for devices ``0..n-1``."""
         return self.rows(np.arange(self.n if n is None else n, dtype=np.int64))
 
-    def rows(self, devs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    def rows(
+        self, devs: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """Packed coverage and fault rows of the given devices (beyond ``n``: no data)."""
         devs = np.asarray(devs, np.int64)
         cov = np.zeros((len(devs), self.width), np.uint8)
@@ -296,7 +299,7 @@ class BitmapBlock:
         return cov, fault
 
 
-def decode_bitmaps(data: bytes) -> BitmapBlock:
+def decode_bitmaps(data: bytes | memoryview) -> BitmapBlock:
     header = np.frombuffer(data, _HEADER, 1)[0]
     if header["magic"] != BLOCK_MAGIC:
         raise ValueError("not a day bitmap block")
@@ -309,4 +312,5 @@ def decode_bitmaps(data: bytes) -> BitmapBlock:
     offsets = np.frombuffer(data, "<u4", m + 1, pos).astype(np.int64)
     pos += 4 * (m + 1)
     payload = np.frombuffer(data, np.uint8, len(data) - pos, pos)
-    return BitmapBlock(n_slots, kinds & 3, kinds >> 2, busy, offsets, payload)
+    cov_kind, fault_kind = (kinds & 3).astype(np.uint8), (kinds >> 2).astype(np.uint8)
+    return BitmapBlock(n_slots, cov_kind, fault_kind, busy, offsets, payload)

@@ -35,8 +35,9 @@ class Exclusions:
     tenant: Sequence[tuple[int, int]] = ()
     devices: dict[int, Sequence[tuple[int, int]]] | None = None
 
-    def mask(self, windows: Sequence[tuple[int, int]], day: int, slot_ns: int, n_slots: int
-             ) -> npt.NDArray[np.bool_] | None:
+    def mask(
+        self, windows: Sequence[tuple[int, int]], day: int, slot_ns: int, n_slots: int
+    ) -> npt.NDArray[np.bool_] | None:
         """Slots of ``day`` that touch any window, or None if none do."""
         out = None
         day_start = day * n_slots
@@ -68,15 +69,19 @@ class Scope:
 
 
 def _scope(
-    store: Store, tenant_id: int, start_ns: int, end_ns: int, now_ns: int,
-    devices: Sequence[int] | None
+    store: Store,
+    tenant_id: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    devices: Sequence[int] | None,
 ) -> Scope:
     tenant = store.tenants[tenant_id]
     slot_ns = tenant.slot_s * NS_PER_S
     n_slots = 86_400 // tenant.slot_s
     state = store.devstate(tenant_id)
-    devs = np.arange(len(state), dtype=np.int64) if devices is None else np.asarray(
-        devices, np.int64
+    devs = (
+        np.arange(len(state), dtype=np.int64) if devices is None else np.asarray(devices, np.int64)
     )
     state = state[devs]
     first_slot = start_ns // slot_ns
@@ -128,8 +133,9 @@ def _days(store: Store, scope: Scope, exclusions: Exclusions) -> Iterator[_Day]:
     n_slots = scope.n_slots
     first_day = scope.first_slot // n_slots
     last_day = (max(scope.end_slot, scope.first_slot + 1) - 1) // n_slots
-    blocks = {day: block for day, block, _ in store.day_blocks(scope.tenant_id, first_day,
-                                                               last_day)}
+    blocks = {
+        day: block for day, block, _ in store.day_blocks(scope.tenant_id, first_day, last_day)
+    }
     per_device = exclusions.devices or {}
     n = len(scope.devices)
     for day in range(first_day, last_day + 1):
@@ -341,7 +347,7 @@ def outages(
             parts.append((day.busy[rows], base + starts, base + ends))
     if not parts:
         return []
-    pos, a, b = (np.concatenate(x).astype(np.int64) for x in zip(*parts))
+    pos, a, b = (np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
     order = np.lexsort((a, pos))
     pos, a, b = pos[order], a[order], b[order]
     # stitch runs of one device that touch (across midnight): a new outage starts where not
@@ -355,8 +361,9 @@ def outages(
     ongoing = (b >= last_ended) & (scope.hi[pos] >= last_ended)
     return [
         Outage(int(scope.devices[p]), int(x) * scope.slot_ns, int(y) * scope.slot_ns, bool(o))
-        for p, x, y, o in zip(pos[long_enough], a[long_enough], b[long_enough],
-                              ongoing[long_enough])
+        for p, x, y, o in zip(
+            pos[long_enough], a[long_enough], b[long_enough], ongoing[long_enough], strict=True
+        )
     ]
 
 

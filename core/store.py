@@ -457,9 +457,7 @@ class Store:
             lsn = _U64.unpack(cursor.key())[0] if cursor.last() else 0
             lsn = max(lsn, self._checkpoint_lsn(txn))
             for tenant_id, batch in group:
-                result = CommitResult(
-                    batch.accepted, batch.rejected, batch.warnings, batch.errors
-                )
+                result = CommitResult(batch.accepted, batch.rejected, batch.warnings, batch.errors)
                 key = None
                 if batch.seq is not None:
                     gw = self._gateways.get((tenant_id, batch.gateway))
@@ -486,7 +484,9 @@ class Store:
                         [now_ns, result.accepted, result.rejected, result.warnings, result.errors]
                     )
                     txn.put(key, record, db=self.db[b"dedupe"])
-                    txn.put(_AGE.pack(now_ns, tenant_id, gw, batch.seq), b"", db=self.db[b"dedupe_age"])
+                    txn.put(
+                        _AGE.pack(now_ns, tenant_id, gw, batch.seq), b"", db=self.db[b"dedupe_age"]
+                    )
                 if batch.accepted:
                     lsn += 1
                     value = _LOG_HEAD.pack(tenant_id) + batch.columns_bytes()
@@ -500,7 +500,7 @@ class Store:
         self._gateways.update(new_gateways)
         for tenant_id in {tenant_id for tenant_id, _ in group}:
             self._ids_persisted(tenant_id)
-        for (tenant_id, batch), result in zip(group, results):
+        for (tenant_id, batch), result in zip(group, results, strict=True):
             if not result.duplicate and batch.accepted:
                 self.rollups[tenant_id].apply(batch)
         return results
@@ -596,7 +596,7 @@ class Store:
         if not cursor.first():
             return
         while True:
-            age_key = cursor.key()
+            age_key = bytes(cursor.key())
             if not age_key or age_key >= cutoff:
                 return
             _, tenant_id, gw, seq = _AGE.unpack(age_key)
@@ -623,7 +623,9 @@ class Store:
                 tenant, day = _TENANT_DAY.unpack(key)
                 if tenant != tenant_id or day > last_day:
                     break
-                stats = np.frombuffer(txn.get(key, db=stats_db), STATS_DTYPE)
+                raw_stats = txn.get(key, db=stats_db)
+                assert raw_stats is not None, "a day block without its stats block"
+                stats = np.frombuffer(raw_stats, STATS_DTYPE)
                 yield day, decode_bitmaps(raw), stats
 
     def raw_day(self, tenant_id: int, day: int) -> tuple[bytes | None, bytes | None]:
@@ -636,8 +638,7 @@ class Store:
         prefix = _U32.pack(tenant_id)
         with self.env.begin() as txn:
             return [
-                _TENANT_DAY.unpack(key)[1]
-                for key, _ in _prefix_scan(txn, self.db[b"days"], prefix)
+                _TENANT_DAY.unpack(key)[1] for key, _ in _prefix_scan(txn, self.db[b"days"], prefix)
             ]
 
     def firmware_names(self, tenant_id: int) -> list[str]:
@@ -650,9 +651,9 @@ def _prefix_scan(txn: lmdb.Transaction, db: Any, prefix: bytes) -> Iterator[tupl
     if not cursor.set_range(prefix):
         return
     for key, value in cursor:
-        if not key.startswith(prefix):
+        if not bytes(key).startswith(prefix):
             return
-        yield key, value
+        yield bytes(key), bytes(value)
 
 
 def _merge_devstate(
@@ -668,7 +669,9 @@ def _merge_devstate(
 
     first = at(stats["first_ms"])
     rows["first_ms"] = np.where(
-        (rows["first_ms"] < 0) | ((first >= 0) & (first < rows["first_ms"])), first, rows["first_ms"]
+        (rows["first_ms"] < 0) | ((first >= 0) & (first < rows["first_ms"])),
+        first,
+        rows["first_ms"],
     )
     last = at(stats["last_ms"])
     take = (last > rows["last_ms"]) | (

@@ -26,8 +26,11 @@ def export(store: Store, tenant_id: int) -> dict[str, object]:
                 continue
             fw = fw_names[int(row["fw_last"])]
             row["fw_last"] = 0
-            days[(ids[dev], day)] = (cov[dev].tobytes(), fault[dev].tobytes(),
-                                     row.tobytes() + fw.encode())
+            days[(ids[dev], day)] = (
+                cov[dev].tobytes(),
+                fault[dev].tobytes(),
+                row.tobytes() + fw.encode(),
+            )
     state = store.devstate(tenant_id)
     devices = {}
     for dev, device_id in enumerate(ids):
@@ -51,4 +54,3 @@ def uptime_part(exported: dict[str, object]) -> dict[str, object]:
 
 
 from core.dayblock import STATS_DTYPE as _STATS  # noqa: E402
-

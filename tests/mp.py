@@ -87,7 +87,7 @@ NIL = b"\xc0"
 TRUE = b"\xc3"
 
 
-def batch(frames: list[bytes], gateway: str = "gw-1", extra: list[tuple[bytes, bytes]] = ()
-          ) -> bytes:  # type: ignore[assignment]
-    return map_([(str_("gateway"), str_(gateway)), (str_("frames"), array(frames, "32")),
-                 *extra])
+def batch(
+    frames: list[bytes], gateway: str = "gw-1", extra: list[tuple[bytes, bytes]] = ()
+) -> bytes:  # type: ignore[assignment]
+    return map_([(str_("gateway"), str_(gateway)), (str_("frames"), array(frames, "32")), *extra])

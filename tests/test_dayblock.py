@@ -29,7 +29,7 @@ def _rows(data: st.DataObject, n: int, slots: int) -> np.ndarray:
         elif style == "runs":
             cuts = sorted(data.draw(st.lists(st.integers(0, slots), max_size=8)))
             bits = np.zeros(slots, bool)
-            for i, (a, b) in enumerate(zip([0] + cuts, cuts + [slots])):
+            for i, (a, b) in enumerate(zip([0] + cuts, cuts + [slots], strict=True)):
                 bits[a:b] = i % 2 == 1
         else:
             seed = data.draw(st.integers(0, 2**32 - 1))
@@ -39,8 +39,7 @@ def _rows(data: st.DataObject, n: int, slots: int) -> np.ndarray:
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=st.data(), slots=st.sampled_from([24, 288, 1440, 8640, 86400]),
-       n=st.integers(0, 12))
+@given(data=st.data(), slots=st.sampled_from([24, 288, 1440, 8640, 86400]), n=st.integers(0, 12))
 def test_bitmap_block_round_trip(data, slots, n) -> None:
     cov, fault = _rows(data, n, slots), _rows(data, n, slots)
     raw = encode_bitmaps(cov, fault, slots)
@@ -62,8 +61,11 @@ def test_kinds_pick_the_cheapest_form() -> None:
     bits[1] = True
     bits[2, 100:200] = True
     bits[3] = np.random.default_rng(0).random(slots) < 0.5
-    block = decode_bitmaps(encode_bitmaps(np.packbits(bits, axis=1, bitorder="little"),
-                                          np.zeros((4, 180), np.uint8), slots))
+    block = decode_bitmaps(
+        encode_bitmaps(
+            np.packbits(bits, axis=1, bitorder="little"), np.zeros((4, 180), np.uint8), slots
+        )
+    )
     assert block.cov_kind.tolist() == [KIND_EMPTY, KIND_FULL, KIND_RUNS, KIND_RAW]
     assert block.busy.tolist() == [2, 3]
 

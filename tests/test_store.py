@@ -138,8 +138,9 @@ def test_map_grows_without_losing_a_group(engine, tmp_path) -> None:
                 s.checkpoint(NOW)
         s.checkpoint(NOW)
         assert s.env.info()["map_size"] > 256 << 10
-        frames_stored = sum(int(stats["frames"].sum()) for _, _, stats in
-                            s.day_blocks(t.id, 0, 2**32 - 1))
+        frames_stored = sum(
+            int(stats["frames"].sum()) for _, _, stats in s.day_blocks(t.id, 0, 2**32 - 1)
+        )
         assert frames_stored == total == 20_000
 
 
@@ -191,12 +192,15 @@ frame_strategy = st.tuples(
 
 
 def _frames(items) -> list:
-    return [[d, t, s, b, r, None] if fw is None else {"d": d, "t": t, "s": s, "b": b, "r": r,
-                                                      "fw": fw} for d, t, s, b, r, fw in items]
+    return [
+        [d, t, s, b, r, None] if fw is None else {"d": d, "t": t, "s": s, "b": b, "r": r, "fw": fw}
+        for d, t, s, b, r, fw in items
+    ]
 
 
-def _ingest_all(store: Store, tenant_id: int, deliveries: list[tuple[list, int]],
-                checkpoints: set[int]) -> None:
+def _ingest_all(
+    store: Store, tenant_id: int, deliveries: list[tuple[list, int]], checkpoints: set[int]
+) -> None:
     for i, (frames, seq) in enumerate(deliveries):
         store.ingest(tenant_id, body(frames, seq=seq), NOW)
         if i in checkpoints:
@@ -222,7 +226,7 @@ def test_stored_state_depends_only_on_the_set_of_frames(engine, tmp_path_factory
     shuffled.sort(key=lambda f: rng.random() < 0.3)  # some late (older frames after newer)
     n = len(shuffled)
     cuts = sorted(set(rng.sample(range(1, n + 1), min(n, rng.randint(1, 6)))) | {n})
-    batches = [shuffled[a:b] for a, b in zip([0] + cuts, cuts)]
+    batches = [shuffled[a:b] for a, b in zip([0] + cuts, cuts, strict=False)]
     assert sum(map(len, batches)) == n
     deliveries = [(batch, seq) for seq, batch in enumerate(batches, 1)]
     deliveries += [rng.choice(deliveries) for _ in range(rng.randint(0, 3))]  # resends

@@ -33,7 +33,7 @@ def put(store: Store, frames: list, tenant: int = 1, now: int = NOW) -> None:
 
 def counts(store: Store, start_s: int, end_s: int, tenant: int = 1, now: int = NOW, **kw):
     u = query.uptime(store, tenant, start_s * S, end_s * S, now, **kw)
-    return list(zip(u.up.tolist(), u.down.tolist(), u.excluded.tolist()))
+    return list(zip(u.up.tolist(), u.down.tolist(), u.excluded.tolist(), strict=True))
 
 
 def test_frame_covers_half_open_heartbeat(store) -> None:
@@ -100,8 +100,9 @@ def test_maintenance_windows_are_excluded(store) -> None:
 
 def test_fleet_uptime_sums_slots(store) -> None:
     base = NOW_S - 3600
-    put(store, [["a", base + 60 * i] for i in range(60)] + [["b", base + 60 * i]
-                                                            for i in range(15)])
+    put(
+        store, [["a", base + 60 * i] for i in range(60)] + [["b", base + 60 * i] for i in range(15)]
+    )
     u = query.uptime(store, 1, base * S, NOW, NOW)
     assert u.up.tolist() == [60, 15] and u.down.tolist() == [0, 45]
     assert u.percent.tolist() == [100.0, 25.0]
@@ -110,8 +111,12 @@ def test_fleet_uptime_sums_slots(store) -> None:
 
 def test_order_and_batching_do_not_change_queries(engine, tmp_path) -> None:
     rng = np.random.default_rng(7)
-    frames = [[f"d{int(i)}", int(t), int(rng.random() < 0.05) * 3]
-              for i, t in zip(rng.integers(0, 20, 3000), rng.integers(NOW_S - 5 * 86400, NOW_S, 3000))]
+    frames = [
+        [f"d{int(i)}", int(t), int(rng.random() < 0.05) * 3]
+        for i, t in zip(
+            rng.integers(0, 20, 3000), rng.integers(NOW_S - 5 * 86400, NOW_S, 3000), strict=True
+        )
+    ]
     results = []
     for order in (frames, frames[::-1]):
         with Store(tmp_path / f"db{len(results)}", engine=engine) as s:
@@ -120,9 +125,17 @@ def test_order_and_batching_do_not_change_queries(engine, tmp_path) -> None:
                 put(s, order[i : i + 700])
             ids = s.device_ids(1)
             u = query.uptime(s, 1, (NOW_S - 6 * 86400) * S, NOW, NOW)
-            res = dict(zip(ids, zip(u.up.tolist(), u.down.tolist(), u.excluded.tolist())))
-            out = sorted((ids[o.device], o.start_ns, o.end_ns) for o in query.outages(
-                s, 1, (NOW_S - 6 * 86400) * S, NOW, NOW))
+            res = dict(
+                zip(
+                    ids,
+                    zip(u.up.tolist(), u.down.tolist(), u.excluded.tolist(), strict=True),
+                    strict=False,
+                )
+            )
+            out = sorted(
+                (ids[o.device], o.start_ns, o.end_ns)
+                for o in query.outages(s, 1, (NOW_S - 6 * 86400) * S, NOW, NOW)
+            )
             results.append((res, out))
     assert results[0] == results[1]
     assert sum(up for up, _, _ in results[0][0].values()) > 0
@@ -176,8 +189,12 @@ def test_current_status(store) -> None:
     status = query.current_status(store, 1, NOW)
     assert status.ids == ["online", "offline", "fault", "never"]
     assert status.state == ["online", "offline", "fault", "inactive"]
-    assert status.last_seen_ns.tolist() == [(NOW_S - 30) * S, (NOW_S - 600) * S,
-                                             (NOW_S - 10) * S, -1]
+    assert status.last_seen_ns.tolist() == [
+        (NOW_S - 30) * S,
+        (NOW_S - 600) * S,
+        (NOW_S - 10) * S,
+        -1,
+    ]
     assert status.battery[0] == 55.5 and status.battery[1] == 20.0
     assert np.isnan(status.battery[2]) and status.rssi[0] == -80.0
     assert status.firmware == ["2.1", "", "", ""]

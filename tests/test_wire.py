@@ -188,8 +188,11 @@ def test_device_ids(engine) -> None:
 
 
 def test_invalid_utf8_device_is_rejected(engine) -> None:
-    frames = [mp.array([mp.str_(b"\xff\xfe"), mp.int_(T)]), mp.array([mp.str_(b"\xed\xa0\x80"),
-              mp.int_(T)]), mp.array([mp.str_("é"), mp.int_(T)])]
+    frames = [
+        mp.array([mp.str_(b"\xff\xfe"), mp.int_(T)]),
+        mp.array([mp.str_(b"\xed\xa0\x80"), mp.int_(T)]),
+        mp.array([mp.str_("é"), mp.int_(T)]),
+    ]
     r = engine()
     b = r.decode(mp.batch(frames), NOW)
     assert b.rejected == 2 and r.device_ids() == ["é"]
@@ -235,8 +238,13 @@ def test_float_widths(engine, enc, cast) -> None:
 
 @pytest.mark.parametrize("form", ["fix", "str8", "str16", "str32"])
 def test_every_str_width(engine, form: str) -> None:
-    frame = mp.map_([(mp.str_("d", form), mp.str_("dev-1", form)), (mp.str_("t", form),
-                     mp.int_(T)), (mp.str_("fw", form), mp.str_("v1", form))])
+    frame = mp.map_(
+        [
+            (mp.str_("d", form), mp.str_("dev-1", form)),
+            (mp.str_("t", form), mp.int_(T)),
+            (mp.str_("fw", form), mp.str_("v1", form)),
+        ]
+    )
     r = engine()
     b = r.decode(mp.batch([frame]), NOW)
     assert r.device_ids() == ["dev-1"] and r.firmware_ids() == ["v1"] and b.accepted == 1
@@ -248,8 +256,9 @@ def test_every_container_width(engine, form: str) -> None:
         mp.array([mp.str_("a"), mp.int_(T)], form),
         mp.map_([(mp.str_("d"), mp.str_("b")), (mp.str_("t"), mp.int_(T))], form),
     ]
-    body = mp.map_([(mp.str_("gateway"), mp.str_("g")), (mp.str_("frames"), mp.array(frames, form))],
-                   form)
+    body = mp.map_(
+        [(mp.str_("gateway"), mp.str_("g")), (mp.str_("frames"), mp.array(frames, form))], form
+    )
     assert decode(engine, body).accepted == 2
 
 
@@ -281,8 +290,9 @@ def test_timestamp_forms(engine) -> None:
 
 def test_ms_threshold(engine) -> None:
     # 99,999,999,999 is seconds (year 5138: too far ahead); 100,000,000,000 is milliseconds
-    b = decode(engine, packb({"gateway": "g", "frames": [["a", 99_999_999_999],
-                                                         ["b", 100_000_000_000]]}))
+    b = decode(
+        engine, packb({"gateway": "g", "frames": [["a", 99_999_999_999], ["b", 100_000_000_000]]})
+    )
     assert reasons(b) == ["ts too far in the future", "ts older than the backfill window"]
 
 
@@ -307,8 +317,9 @@ def test_ms_threshold(engine) -> None:
     ],
 )
 def test_bad_timestamps_reject_the_frame(engine, ts: bytes, reason: str) -> None:
-    b = decode(engine, mp.batch([mp.array([mp.str_("d"), ts]), mp.array([mp.str_("ok"),
-                                                                          mp.int_(T)])]))
+    b = decode(
+        engine, mp.batch([mp.array([mp.str_("d"), ts]), mp.array([mp.str_("ok"), mp.int_(T)])])
+    )
     assert b.accepted == 1 and reasons(b) == [reason]
 
 
@@ -370,8 +381,9 @@ def test_rejected_frames_carry_no_warnings(engine) -> None:
 
 def test_device_cap(engine) -> None:
     r = engine(device_cap=2)
-    b = r.decode(packb({"gateway": "g", "frames": [["a", T], ["b", T], ["c", T], ["a", T + 1]]}),
-                 NOW)
+    b = r.decode(
+        packb({"gateway": "g", "frames": [["a", T], ["b", T], ["c", T], ["a", T + 1]]}), NOW
+    )
     assert b.accepted == 3 and reasons(b) == ["device cap reached"]
     assert r.device_ids() == ["a", "b"]
 
@@ -383,8 +395,13 @@ def test_reject_counts_by_code(engine) -> None:
 
 def test_deep_nesting_and_huge_headers_do_not_crash(engine) -> None:
     deep = b"\x91" * 5000 + b"\xc0"
-    body = mp.map_([(mp.str_("gateway"), mp.str_("g")), (mp.str_("junk"), deep),
-                    (mp.str_("frames"), mp.array([deep, mp.array([mp.str_("a"), mp.int_(T)])]))])
+    body = mp.map_(
+        [
+            (mp.str_("gateway"), mp.str_("g")),
+            (mp.str_("junk"), deep),
+            (mp.str_("frames"), mp.array([deep, mp.array([mp.str_("a"), mp.int_(T)])])),
+        ]
+    )
     b = decode(engine, body)
     assert b.accepted == 1 and reasons(b) == [
         "device must be a UTF-8 string or a non-negative integer"
@@ -401,8 +418,9 @@ def test_deep_nesting_and_huge_headers_do_not_crash(engine) -> None:
 def test_log_columns_round_trip(engine) -> None:
     from core.batch import Batch
 
-    b = decode(engine, packb({"gateway": "g", "frames": [["a", T, 3, 50.5, -80, "x"],
-                                                         ["b", T + 1]]}))
+    b = decode(
+        engine, packb({"gateway": "g", "frames": [["a", T, 3, 50.5, -80, "x"], ["b", T + 1]]})
+    )
     back = Batch.from_columns_bytes(b.columns_bytes())
     for name in ("dev", "ts", "status", "battery", "rssi", "fw"):
         assert np.array_equal(getattr(back, name), getattr(b, name))
