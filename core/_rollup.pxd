@@ -175,3 +175,9 @@ cdef class RollupC:
     cdef DevState *_state
     cdef size_t _state_cap
     cdef Overflow _over
+
+    cdef void _release_all(self) noexcept
+    cdef void _acquire(self) noexcept
+    cdef void _release(self) noexcept
+    cdef list _names(self, Interner *it, start)
+    cdef Py_ssize_t _dev_slot(self, dev) except -1

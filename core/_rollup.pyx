@@ -107,7 +107,7 @@ cdef inline int64_t _clamp(object x, int64_t low) except? -3:
     if x < low:
         return low
     if x > _INT64_MAX:
-        return INT64_MAX_C
+        return UPT_INT64_MAX
     return x
 
 
@@ -270,12 +270,12 @@ cdef class RollupC:
         if self._lock != NULL:
             PyThread_free_lock(self._lock)
 
-    cdef inline void _acquire(self) noexcept:
+    cdef void _acquire(self) noexcept:
         """Take the lock, waiting for it without the GIL."""
         with nogil:
             PyThread_acquire_lock(self._lock, WAIT_LOCK)
 
-    cdef inline void _release(self) noexcept:
+    cdef void _release(self) noexcept:
         PyThread_release_lock(self._lock)
 
     # --- ids -------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ cdef inline Py_ssize_t interner_find(const Interner *it, uint64_t h, const unsig
         if s == 0:
             return -1
         if (s >> 32) == tag:
-            idx = <size_t>(s & 0xFFFFFFFF) - 1
+            idx = <size_t>(s & UPT_MASK32) - 1
             if (it.offs[idx + 1] - it.offs[idx] == n
                     and memcmp(it.arena + it.offs[idx], key, n) == 0):
                 return <Py_ssize_t>idx
@@ -85,7 +85,7 @@ cdef Py_ssize_t interner_add(Interner *it, uint64_t h, const unsigned char *key,
     cdef size_t cap
     cdef unsigned char *arena
     cdef size_t *offs
-    if it.count >= 0xFFFFFFFE:
+    if it.count >= UPT_MASK32 - 1:
         return -1
     if (it.count + 1) * 2 > it.mask + 1:
         if _interner_grow(it):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from typing import Any
 
 import numpy as np
@@ -286,6 +287,8 @@ class RollupPy:
         self._heartbeat_ns: list[int] = []
         # (device, day) -> [coverage bits, fault bits, stats row]
         self._days: dict[tuple[int, int], list[Any]] = {}
+        # decode may run in several threads; interning, apply and drain take this lock
+        self._lock = threading.RLock()
 
     # --- ids -------------------------------------------------------------------------------
 
@@ -301,6 +304,10 @@ class RollupPy:
 
     def add_device(self, device_id: str) -> int:
         """Intern one id (registration, or loading stored ids); returns its index."""
+        with self._lock:
+            return self._add_device(device_id)
+
+    def _add_device(self, device_id: str) -> int:
         key = device_id.encode()
         idx = self._devices.get(key)
         if idx < 0:
@@ -409,7 +416,8 @@ class RollupPy:
         if sent_at is not None:
             t = time_ns(sent_at[0], sent_at[1], buf)
             sent_at_ns = t if t >= 0 else None
-        return self._intern(buf, gateway_bytes.decode(), seq_value, sent_at_ns, frames)
+        with self._lock:
+            return self._intern(buf, gateway_bytes.decode(), seq_value, sent_at_ns, frames)
 
     def _read_frames(
         self, buf: bytes, pos: int, n: int, bounds: tuple[int, int], closed_before_ns: int
@@ -596,6 +604,10 @@ class RollupPy:
 
     def apply(self, batch: Batch) -> None:
         """Fold the accepted frames of a decoded batch into the live state."""
+        with self._lock:
+            self._apply(batch)
+
+    def _apply(self, batch: Batch) -> None:
         spd = self.slots_per_day
         for dev, t, status, battery, rssi, fw in zip(
             batch.dev.tolist(),
@@ -651,6 +663,10 @@ class RollupPy:
 
     def drain(self) -> list[DayDelta]:
         """Hand over the live state, one :class:`DayDelta` per day in day order, and clear it."""
+        with self._lock:
+            return self._drain()
+
+    def _drain(self) -> list[DayDelta]:
         by_day: dict[int, list[int]] = {}
         for dev, day in self._days:
             by_day.setdefault(day, []).append(dev)

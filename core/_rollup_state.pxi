@@ -3,10 +3,6 @@
 # per-day bitmaps and stats rows with the merge rules of RollupPy.apply. Callers hold the
 # rollup's lock; nothing here needs the GIL.
 
-cdef const int64_t NS_PER_DAY_C = 86400000000000
-cdef const int64_t NS_PER_MS_C = 1000000
-cdef const int64_t MS_PER_DAY_C = 86400000
-cdef const int64_t NS_PER_S_C = 1000000000
 
 
 cdef inline int64_t floordiv(int64_t a, int64_t b) noexcept nogil:
@@ -185,7 +181,7 @@ cdef inline int cover(DevState *st, Overflow *ov, uint32_t dev, int64_t spd,
                 return E_OK
             a = min(a, ra)
             b = max(b, rb)
-            if a >= -0x80000000 and b - a <= 0xFFFFFFFF:
+            if a >= UPT_INT32_MIN and b - a <= UPT_UINT32_MAX:
                 st.run_a = <int32_t>a
                 st.run_n = <uint32_t>(b - a)
                 return E_OK
@@ -195,7 +191,7 @@ cdef inline int cover(DevState *st, Overflow *ov, uint32_t dev, int64_t spd,
         if push_interval(ov, dev, base + ra, base + rb):  # a newer gap starts a new run
             return E_NOMEM
         st.run_n = 0
-    if -0x80000000 <= a <= 0x7FFFFFFF and b - a <= 0xFFFFFFFF:
+    if UPT_INT32_MIN <= a <= UPT_INT32_MAX and b - a <= UPT_UINT32_MAX:
         st.run_a = <int32_t>a
         st.run_n = <uint32_t>(b - a)
         return E_OK
@@ -230,23 +226,23 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
             # constant divisors compile to multiplications; the slot comes from the second of
             # the day by the precomputed reciprocal of slot_s
             ut = <uint64_t>t
-            uday = ut // <uint64_t>NS_PER_DAY_C
-            rem = ut - uday * <uint64_t>NS_PER_DAY_C
+            uday = ut // <uint64_t>UPT_NS_PER_DAY
+            rem = ut - uday * <uint64_t>UPT_NS_PER_DAY
             day = <int64_t>uday
-            slot = day * spd + <int64_t>(((rem // <uint64_t>NS_PER_S_C) * magic) >> 34)
-            ms = <int64_t>(rem // <uint64_t>NS_PER_MS_C)
+            slot = day * spd + <int64_t>(((rem // <uint64_t>UPT_NS_PER_S) * magic) >> 34)
+            ms = <int64_t>(rem // <uint64_t>UPT_NS_PER_MS)
             if s == 0:
-                ue = ut + <uint64_t>st.hb_s * <uint64_t>NS_PER_S_C - 1
-                uday = ue // <uint64_t>NS_PER_DAY_C
-                rem = ue - uday * <uint64_t>NS_PER_DAY_C
+                ue = ut + <uint64_t>st.hb_s * <uint64_t>UPT_NS_PER_S - 1
+                uday = ue // <uint64_t>UPT_NS_PER_DAY
+                rem = ue - uday * <uint64_t>UPT_NS_PER_DAY
                 slot_e = (<int64_t>uday * spd
-                          + <int64_t>(((rem // <uint64_t>NS_PER_S_C) * magic) >> 34))
+                          + <int64_t>(((rem // <uint64_t>UPT_NS_PER_S) * magic) >> 34))
         else:  # only hand-made batches have times before 1970
             slot = floordiv(t, slot_ns)
-            day = floordiv(t, NS_PER_DAY_C)
-            ms = floordiv(t, NS_PER_MS_C) - day * MS_PER_DAY_C
+            day = floordiv(t, UPT_NS_PER_DAY)
+            ms = floordiv(t, UPT_NS_PER_MS) - day * UPT_MS_PER_DAY
             if s == 0:
-                slot_e = floordiv(t + <int64_t>st.hb_s * NS_PER_S_C - 1, slot_ns)
+                slot_e = floordiv(t + <int64_t>st.hb_s * UPT_NS_PER_S - 1, slot_ns)
         b = battery[i]
         r = rssi[i]
         f = fw[i]
@@ -263,7 +259,7 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
                 row_export(st, rec)
                 if st.run_n:  # keep the run, relative to the new day if it still fits
                     rebased = st.run_a + (st.day - day) * spd
-                    if rebased < -0x80000000:
+                    if rebased < UPT_INT32_MIN:
                         if push_interval(ov, d, st.day * spd + st.run_a,
                                          st.day * spd + st.run_a + st.run_n):
                             return E_NOMEM
@@ -294,7 +290,7 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
                     rec.fw_ms = <int32_t>ms
                 late = True
         if not late:
-            if UPT_UNLIKELY(st.frames == 0xFFFFFFFF or (r != RSSI_NONE_C and st.rssi_n == 0xFFFF)):
+            if UPT_UNLIKELY(st.frames == UPT_MASK32 or (r != RSSI_NONE_C and st.rssi_n == 0xFFFF)):
                 # a counter would overflow: the row so far leaves the hot state
                 rec = push_record(ov, d, st.day)
                 if rec == NULL:
@@ -338,6 +334,7 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
 # --- drain -----------------------------------------------------------------------------------
 
 ctypedef struct DayOut:
+    size_t n                # devices touched that day
     uint32_t *dev
     uint8_t *cov
     uint8_t *fault
@@ -410,7 +407,7 @@ cdef int touched_keys(Touched *tc, const DevState *states, size_t n_dev, const O
                       int64_t spd) noexcept nogil:
     """Collect, sort and deduplicate the (device, day) keys of the live state."""
     cdef size_t i, n = 0, j
-    cdef int64_t lo = INT64_MAX_C, hi = -INT64_MAX_C, a, b, day
+    cdef int64_t lo = UPT_INT64_MAX, hi = -UPT_INT64_MAX, a, b, day
     cdef const DevState *st
     cdef uint64_t *keys
     cdef uint64_t *tmp
@@ -503,7 +500,7 @@ cdef int touched_layout(Touched *tc, size_t n_dev) noexcept nogil:
         e -= 1
         tc.dev_first[tc.keys[e] >> 32] = e
     for e in range(tc.m):
-        dayoff = <uint32_t>(tc.keys[e] & 0xFFFFFFFF)
+        dayoff = <uint32_t>(tc.keys[e] & UPT_MASK32)
         tc.entry_row[e] = fill[dayoff]
         fill[dayoff] += 1
     tc.n_days = 0
@@ -513,10 +510,14 @@ cdef int touched_layout(Touched *tc, size_t n_dev) noexcept nogil:
             tc.n_days += 1
         else:
             tc.day_index[e] = -1
-    free(fill)
     tc.days = <DayOut *>calloc(tc.n_days, sizeof(DayOut))
     if tc.days == NULL:
+        free(fill)
         return E_NOMEM
+    for e in range(n_span):
+        if fill[e]:
+            tc.days[tc.day_index[e]].n = fill[e]
+    free(fill)
     return E_OK
 
 
@@ -574,7 +575,7 @@ cdef void touched_fill(Touched *tc, const DevState *states, size_t n_dev, const 
     cdef StatsRow row
     cdef StatsRow *dst
     for e in range(tc.m):
-        out = &tc.days[tc.day_index[tc.keys[e] & 0xFFFFFFFF]]
+        out = &tc.days[tc.day_index[tc.keys[e] & UPT_MASK32]]
         out.dev[tc.entry_row[e]] = <uint32_t>(tc.keys[e] >> 32)
         row_empty(&out.stats[tc.entry_row[e]])
     for i in range(n_dev):

@@ -105,6 +105,20 @@ cdef extern from *:
         return 1;
     }
 
+    #define UPT_INT64_MAX ((int64_t)INT64_MAX)
+    #define UPT_INT32_MIN ((int64_t)INT32_MIN)
+    #define UPT_INT32_MAX ((int64_t)INT32_MAX)
+    #define UPT_UINT32_MAX ((int64_t)UINT32_MAX)
+    #define UPT_MASK32 0xFFFFFFFFULL
+    #define UPT_MASK34 0x3FFFFFFFFULL
+    #define UPT_MS_THRESHOLD 100000000000ULL
+    #define UPT_SEC_CLAMP 9223372035ULL
+    #define UPT_MS_CLAMP 9223372036853ULL
+    #define UPT_NS_PER_DAY 86400000000000LL
+    #define UPT_NS_PER_S 1000000000LL
+    #define UPT_NS_PER_MS 1000000LL
+    #define UPT_MS_PER_DAY 86400000LL
+
     /* Decimal text of an unsigned 64-bit integer; returns its length (at most 20). */
     static inline int upt_utoa(uint64_t v, unsigned char *out) {
         unsigned char tmp[20];
@@ -126,6 +140,9 @@ cdef extern from *:
     uint64_t upt_hash(const unsigned char *, size_t, uint64_t) noexcept nogil
     bint upt_utf8_ok(const unsigned char *, size_t) noexcept nogil
     int upt_utoa(uint64_t, unsigned char *) noexcept nogil
+    const int64_t UPT_INT64_MAX, UPT_INT32_MIN, UPT_INT32_MAX, UPT_UINT32_MAX
+    const uint64_t UPT_MASK32, UPT_MASK34, UPT_MS_THRESHOLD, UPT_SEC_CLAMP, UPT_MS_CLAMP
+    const int64_t UPT_NS_PER_DAY, UPT_NS_PER_S, UPT_NS_PER_MS, UPT_MS_PER_DAY
 
 
 # value kinds, as in _rollup_py.py
@@ -183,10 +200,6 @@ cdef enum:
     BATTERY_NONE_C = -1
     RSSI_NONE_C = 1
 
-cdef const int64_t INT64_MAX_C = 0x7FFFFFFFFFFFFFFF
-cdef const uint64_t MS_THRESHOLD = 100000000000
-cdef const uint64_t SEC_CLAMP = 9223372035
-cdef const uint64_t MS_CLAMP = 9223372036853
 
 # map-form frame keys: field * 2 + (1 if the short name)
 cdef enum:
@@ -213,7 +226,7 @@ cdef inline int read_value(const unsigned char *buf, Py_ssize_t end, Py_ssize_t 
         v.kind = INT
         v.neg = 1
         v.u = <uint64_t>(<int64_t>b - 0x100)
-    elif b >= 0xA0:
+    elif b >= 0xA0 and b <= 0xBF:
         n = b & 0x1F
         if UPT_UNLIKELY(n > end - pos):
             return E_TRUNC
@@ -221,10 +234,10 @@ cdef inline int read_value(const unsigned char *buf, Py_ssize_t end, Py_ssize_t 
         v.off = pos
         v.len = n
         pos += n
-    elif b >= 0x90:
+    elif b >= 0x90 and b <= 0x9F:
         v.kind = ARRAY
         v.u = b & 0x0F
-    elif b >= 0x80:
+    elif b >= 0x80 and b <= 0x8F:
         v.kind = MAP
         v.u = b & 0x0F
     elif b == 0xC0:
@@ -357,9 +370,9 @@ cdef inline int64_t time_ns(const unsigned char *buf, const Val *v) noexcept nog
     if v.kind == INT:
         if v.neg:
             return -2
-        if v.u >= MS_THRESHOLD:
-            return INT64_MAX_C if v.u > MS_CLAMP else <int64_t>v.u * 1000000
-        return INT64_MAX_C if v.u > SEC_CLAMP else <int64_t>v.u * 1000000000
+        if v.u >= UPT_MS_THRESHOLD:
+            return UPT_INT64_MAX if v.u > UPT_MS_CLAMP else <int64_t>v.u * UPT_NS_PER_MS
+        return UPT_INT64_MAX if v.u > UPT_SEC_CLAMP else <int64_t>v.u * UPT_NS_PER_S
     if v.kind == FLOAT:
         x = v.f
         if isnan(x) or isinf(x) or x < 0:
@@ -368,29 +381,29 @@ cdef inline int64_t time_ns(const unsigned char *buf, const Val *v) noexcept nog
         frac = x - whole
         # the clamps are exact doubles, so these compare as Python's int/float do
         if x >= 1e11:
-            if whole > <double>MS_CLAMP:
-                return INT64_MAX_C
-            return <int64_t>whole * 1000000 + <int64_t>floor(frac * 1e6)
-        if whole > <double>SEC_CLAMP:
-            return INT64_MAX_C
-        return <int64_t>whole * 1000000000 + <int64_t>floor(frac * 1e9)
+            if whole > <double>UPT_MS_CLAMP:
+                return UPT_INT64_MAX
+            return <int64_t>whole * UPT_NS_PER_MS + <int64_t>floor(frac * 1e6)
+        if whole > <double>UPT_SEC_CLAMP:
+            return UPT_INT64_MAX
+        return <int64_t>whole * UPT_NS_PER_S + <int64_t>floor(frac * 1e9)
     if v.kind == EXT:
         if v.ext_type != -1:
             return -1
         if v.len == 4:
-            return <int64_t>upt_be32(buf + v.off) * 1000000000
+            return <int64_t>upt_be32(buf + v.off) * UPT_NS_PER_S
         if v.len == 8:
             raw = upt_be64(buf + v.off)
             nsec = raw >> 34
-            sec = <int64_t>(raw & 0x3FFFFFFFF)
+            sec = <int64_t>(raw & UPT_MASK34)
         elif v.len == 12:
             nsec = upt_be32(buf + v.off)
             sec = <int64_t>upt_be64(buf + v.off + 4)
         else:
             return -1
-        if sec < 0 or nsec > 999999999:
+        if sec < 0 or nsec > <uint64_t>(UPT_NS_PER_S - 1):
             return -2
-        return INT64_MAX_C if <uint64_t>sec > SEC_CLAMP else sec * 1000000000 + <int64_t>nsec
+        return UPT_INT64_MAX if <uint64_t>sec > UPT_SEC_CLAMP else sec * UPT_NS_PER_S + <int64_t>nsec
     return -1
 
 
