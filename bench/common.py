@@ -1,0 +1,166 @@
+"""Helpers shared by the benchmarks: timing, memory readings, environment, formatting."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+
+
+@dataclass
+class Measurement:
+    """Repeated timings of one piece of work over ``frames`` frames (``ns`` per repeat).
+
+    ``accepted`` is what the work reported it accepted (the same on every repeat).
+    """
+
+    batches: int
+    frames: int
+    accepted: int
+    ns: list[int] = field(default_factory=list)
+
+    @property
+    def best_ns(self) -> int:
+        return min(self.ns)
+
+    @property
+    def median_ns(self) -> float:
+        return statistics.median(self.ns)
+
+    @property
+    def best_fps(self) -> float:
+        """Frames per second of the fastest repeat."""
+        return self.frames * 1e9 / self.best_ns
+
+    @property
+    def median_fps(self) -> float:
+        """Frames per second of the median repeat."""
+        return self.frames * 1e9 / self.median_ns
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batches": self.batches,
+            "frames": self.frames,
+            "accepted": self.accepted,
+            "repeats": len(self.ns),
+            "ns": self.ns,
+            "best_fps": self.best_fps,
+            "median_fps": self.median_fps,
+        }
+
+
+def time_repeats(
+    work: Callable[[], int],
+    repeats: int,
+    *,
+    batches: int,
+    frames: int,
+    setup: Callable[[], object] | None = None,
+) -> Measurement:
+    """Time ``work()`` ``repeats`` times with ``perf_counter_ns``; ``setup()`` runs untimed
+    before each repeat, then a full garbage collection. ``work`` returns its accepted count,
+    which must not change between repeats.
+    """
+    out = Measurement(batches, frames, -1)
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        gc.collect()
+        t0 = time.perf_counter_ns()
+        accepted = work()
+        out.ns.append(time.perf_counter_ns() - t0)
+        if out.accepted not in (-1, accepted):
+            raise AssertionError(f"accepted {accepted} frames, {out.accepted} before")
+        out.accepted = accepted
+    return out
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (Linux ``/proc``; else the peak, from resource)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def environment() -> dict[str, Any]:
+    """Where and with what the figures were measured."""
+    versions: dict[str, str] = {}
+    for name in ("numpy", "msgpack", "msgspec", "Cython"):
+        try:
+            mod = __import__(name)
+        except ImportError:
+            continue
+        v = getattr(mod, "__version__", None) or getattr(mod, "version", "?")
+        versions[name] = ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "versions": versions,
+        "git": _git_describe(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _git_describe() -> str | None:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return None
+    if head.returncode:
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def rate(fps: float | None) -> str:
+    """Frames per second, human-sized: ``51.2M``, ``840k``."""
+    if fps is None:
+        return "-"
+    if fps >= 1e6:
+        return f"{fps / 1e6:.1f}M"
+    if fps >= 1e3:
+        return f"{fps / 1e3:.0f}k"
+    return f"{fps:.0f}"
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
