@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import sys
 import time
@@ -99,6 +100,68 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> Store:
+    return Store(args.data)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.app import serve
+    from server.config import Config
+
+    config = Config.load(args.config)
+    if args.data:
+        config = dataclasses.replace(config, data=args.data)
+    serve(config)
+    return 0
+
+
+def cmd_tenant_add(args: argparse.Namespace) -> int:
+    from server.config import Config
+
+    plan = Config.load(args.config).plan(args.plan)
+    with _store(args) as store:
+        tenant = store.add_tenant(
+            args.name,
+            plan=args.plan,
+            slot_s=args.slot_s,
+            heartbeat_s=plan.heartbeat_s,
+            device_cap=plan.device_cap,
+        )
+    print(f"tenant {tenant.name} (id {tenant.id}, plan {tenant.plan})")
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        if args.staff:
+            secret, token = store.add_token(None, "staff")
+        else:
+            if not args.tenant:
+                print("uptally: --tenant NAME or --staff is required", file=sys.stderr)
+                return 2
+            secret, token = store.add_token(store.tenant(args.tenant).id, args.scope)
+    print(secret)
+    print(f"token {token.id} ({token.scope}); the secret above is shown only once", file=sys.stderr)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        token = store.revoke_token(args.id)
+    print(f"token {token.id} revoked")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        names = {t.id: t.name for t in store.tenants.values()}
+        for token in store.tokens():
+            tenant = "*" if token.tenant_id is None else names.get(token.tenant_id, "?")
+            state = "revoked" if token.revoked_ns else "live"
+            print(f"{token.id:>5}  {token.scope:<7} {tenant:<24} upt_{token.prefix}…  {state}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="uptally", description=__doc__)
     parser.add_argument("--version", action="version", version=f"uptally {__version__}")
@@ -113,6 +176,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     info.add_argument("--data", default="data")
     info.add_argument("--hours", type=int, default=24)
     info.set_defaults(func=cmd_info)
+    serve = sub.add_parser("serve", help="run the ingest and read API server")
+    serve.add_argument("--config", help="TOML file (see docs/operations.md)")
+    serve.add_argument("--data", help="store directory (overrides the config)")
+    serve.set_defaults(func=cmd_serve)
+
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="action", required=True
+    )
+    add = tenant.add_parser("add", help="add a tenant")
+    add.add_argument("name")
+    add.add_argument("--plan", default="standard")
+    add.add_argument("--slot-s", type=int, default=60)
+    add.add_argument("--config")
+    add.set_defaults(func=cmd_tenant_add)
+
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    tadd = token.add_parser("add", help="create a token and print its secret once")
+    tadd.add_argument("--tenant")
+    tadd.add_argument("--scope", choices=["ingest", "read"], default="ingest")
+    tadd.add_argument("--staff", action="store_true", help="a staff token: reads every tenant")
+    tadd.set_defaults(func=cmd_token_add)
+    trev = token.add_parser("revoke", help="revoke a token at once")
+    trev.add_argument("id", type=int)
+    trev.set_defaults(func=cmd_token_revoke)
+    token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
+        func=cmd_token_list
+    )
+    for p in (add, tadd, trev, *token.choices.values()):
+        if not any(a.dest == "data" for a in p._actions):
+            p.add_argument("--data", default="data", help="store directory (default: data)")
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -19,7 +19,10 @@ One process opens a store path once, and never carries it across ``fork()``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -126,6 +129,32 @@ class Tenant:
         return cls(id=tenant_id, **msgpack.unpackb(data))
 
 
+TOKEN_SCOPES = ("ingest", "read", "staff")
+
+
+@dataclass
+class Token:
+    """An API credential. Only the SHA-256 of the secret is stored, with a short prefix of
+    the secret for people to recognise it by."""
+
+    id: int
+    tenant_id: int | None
+    scope: str  # "ingest", "read" (one tenant) or "staff" (every tenant)
+    prefix: str
+    digest: bytes
+    created_ns: int
+    revoked_ns: int = 0
+
+    def to_record(self) -> bytes:
+        return msgpack.packb(
+            [self.tenant_id, self.scope, self.prefix, self.digest, self.created_ns, self.revoked_ns]
+        )
+
+    @classmethod
+    def from_record(cls, token_id: int, data: bytes) -> Token:
+        return cls(token_id, *msgpack.unpackb(data))
+
+
 @dataclass
 class CommitResult:
     """What a gateway is told about one committed batch."""
@@ -164,6 +193,8 @@ class Store:
         b"days",
         b"daystats",
         b"devstate",
+        b"tokens",
+        b"token_hashes",
     )
 
     def __init__(
@@ -292,7 +323,9 @@ class Store:
             names = self.db[b"tenant_names"]
             if txn.get(name.encode(), db=names) is not None:
                 raise ValueError(f"tenant {name!r} exists")
-            tenant_id = max(self.tenants, default=0) + 1
+            cursor = txn.cursor(db=self.db[b"tenants"])
+            # another process (the CLI beside a running server) may have added tenants
+            tenant_id = _U32.unpack(cursor.key())[0] + 1 if cursor.last() else 1
             tenant = Tenant(tenant_id, name, plan, slot_s, heartbeat_s, device_cap)
             txn.put(_U32.pack(tenant_id), tenant.to_record(), db=self.db[b"tenants"])
             txn.put(name.encode(), _U32.pack(tenant_id), db=names)
@@ -303,6 +336,16 @@ class Store:
         with self.env.begin() as txn:
             self._open_rollup(txn, tenant)
         return tenant
+
+    def refresh_tenants(self) -> None:
+        """Pick up tenants added by another process (the CLI beside a running server)."""
+        with self.env.begin() as txn:
+            for key, value in txn.cursor(db=self.db[b"tenants"]):
+                tenant_id = _U32.unpack(key)[0]
+                if tenant_id not in self.tenants:
+                    tenant = Tenant.from_record(tenant_id, value)
+                    self.tenants[tenant_id] = tenant
+                    self._open_rollup(txn, tenant)
 
     def tenant(self, name_or_id: str | int) -> Tenant:
         if isinstance(name_or_id, int):
@@ -323,6 +366,65 @@ class Store:
             txn.put(_U32.pack(tenant_id), tenant.to_record(), db=self.db[b"tenants"])
 
         self._write(work)
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def add_token(self, tenant_id: int | None, scope: str) -> tuple[str, Token]:
+        """Create a token; returns the secret (shown once, stored only as a hash) and its
+        record. ``tenant_id`` None with scope "staff" reads every tenant."""
+        if scope not in TOKEN_SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(TOKEN_SCOPES)}")
+        if (scope == "staff") != (tenant_id is None):
+            raise ValueError("staff tokens belong to no tenant; others to exactly one")
+        if tenant_id is not None and tenant_id not in self.tenants:
+            raise UnknownTenant(tenant_id)
+        secret = "upt_" + secrets.token_urlsafe(32)
+        digest = hashlib.sha256(secret.encode()).digest()
+
+        def work(txn: lmdb.Transaction) -> Token:
+            cursor = txn.cursor(db=self.db[b"tokens"])
+            token_id = _U32.unpack(cursor.key())[0] + 1 if cursor.last() else 1
+            token = Token(token_id, tenant_id, scope, secret[4:12], digest, time.time_ns())
+            txn.put(_U32.pack(token_id), token.to_record(), db=self.db[b"tokens"])
+            txn.put(digest, _U32.pack(token_id), db=self.db[b"token_hashes"])
+            return token
+
+        return secret, self._write(work)
+
+    def revoke_token(self, token_id: int) -> Token:
+        def work(txn: lmdb.Transaction) -> Token:
+            raw = txn.get(_U32.pack(token_id), db=self.db[b"tokens"])
+            if raw is None:
+                raise KeyError(f"no token {token_id}")
+            token = Token.from_record(token_id, bytes(raw))
+            token.revoked_ns = token.revoked_ns or time.time_ns()
+            txn.put(_U32.pack(token_id), token.to_record(), db=self.db[b"tokens"])
+            return token
+
+        return self._write(work)
+
+    def tokens(self) -> list[Token]:
+        with self.env.begin() as txn:
+            return [
+                Token.from_record(_U32.unpack(key)[0], bytes(value))
+                for key, value in txn.cursor(db=self.db[b"tokens"])
+            ]
+
+    def authenticate(self, secret: str) -> Token | None:
+        """The live token with this secret, or None (unknown or revoked). Reads the store on
+        every call, so a revocation by another process takes effect at once."""
+        digest = hashlib.sha256(secret.encode()).digest()
+        with self.env.begin() as txn:
+            raw_id = txn.get(digest, db=self.db[b"token_hashes"])
+            if raw_id is None:
+                return None
+            raw = txn.get(bytes(raw_id), db=self.db[b"tokens"])
+        if raw is None:
+            return None
+        token = Token.from_record(_U32.unpack(bytes(raw_id))[0], bytes(raw))
+        if not hmac.compare_digest(token.digest, digest) or token.revoked_ns:
+            return None
+        return token
 
     # --- devices ---------------------------------------------------------------------------
 
@@ -418,12 +520,17 @@ class Store:
 
     # --- ingest ----------------------------------------------------------------------------
 
-    def decode(self, tenant_id: int, body: bytes, now_ns: int | None = None) -> Batch:
-        """Decode and judge one batch for a tenant; raises ``BatchError`` if refused whole."""
+    def decode(
+        self, tenant_id: int, body: bytes, now_ns: int | None = None, **limits: int
+    ) -> Batch:
+        """Decode and judge one batch for a tenant; raises ``BatchError`` if refused whole.
+
+        ``limits`` are ``max_frames``, ``max_future_skew_s`` and ``max_backfill_s``.
+        """
         tenant = self.tenants[tenant_id]
         now_ns = time.time_ns() if now_ns is None else now_ns
         return self.rollups[tenant_id].decode(
-            body, now_ns, closed_before_ns=tenant.closed_before_ns
+            body, now_ns, closed_before_ns=tenant.closed_before_ns, **limits
         )
 
     def _gateway_id(self, txn: lmdb.Transaction, tenant_id: int, name: str) -> int:

@@ -1,0 +1,250 @@
+"""The read API (JSON). Staff tokens read every tenant; a tenant's read token only its own.
+
+Times in answers are ISO 8601 UTC strings; ``from``/``to`` accept those or Unix seconds.
+Answers reflect the store's last checkpoint (at most ``checkpoint_interval_s`` old).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from core import query
+from core.rollup import ENGINE
+from core.store import NS_PER_S, Tenant, UnknownTenant
+from server.auth import authenticate, require_reader
+from server.errors import ApiError
+from server.state import STATE, ServerState
+
+
+def iso(ns: int) -> str | None:
+    if ns < 0:
+        return None
+    return datetime.fromtimestamp(ns / NS_PER_S, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(value: str, name: str) -> int:
+    """ISO 8601 (a naive time is UTC) or Unix seconds, as ns."""
+    try:
+        return int(float(value) * NS_PER_S)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_parameter", f"{name} must be ISO 8601 or Unix seconds") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp()) * NS_PER_S + when.microsecond * 1000
+
+
+def _tenant(request: web.Request, state: ServerState) -> Tenant:
+    token = authenticate(request, state.store)
+    name = request.match_info["tenant"]
+    try:
+        tenant = state.store.tenant(name)
+    except UnknownTenant:
+        state.store.refresh_tenants()
+        try:
+            tenant = state.store.tenant(name)
+        except UnknownTenant:
+            if token.scope != "staff":  # do not tell others which tenants exist
+                raise ApiError(403, "forbidden", "this token may not read this tenant") from None
+            raise ApiError(404, "not_found", f"no tenant {name!r}") from None
+    require_reader(token, tenant.id)
+    return tenant
+
+
+def _period(request: web.Request, default_days: int = 1) -> tuple[int, int, int]:
+    now = int(datetime.now(UTC).timestamp() * NS_PER_S)
+    q = request.query
+    end = parse_time(q["to"], "to") if "to" in q else now
+    start = parse_time(q["from"], "from") if "from" in q else end - default_days * 86_400 * NS_PER_S
+    if start >= end:
+        raise ApiError(400, "bad_parameter", "from must be before to")
+    return start, end, now
+
+
+def _devices(request: web.Request, state: ServerState, tenant: Tenant) -> list[int] | None:
+    wanted = request.query.getall("device", [])
+    if not wanted:
+        return None
+    indexes = []
+    rollup = state.store.rollups[tenant.id]
+    for device_id in wanted:
+        dev = rollup.device_index(device_id)
+        if dev < 0 or dev >= len(state.store.device_ids(tenant.id)):
+            raise ApiError(404, "not_found", f"no device {device_id!r}")
+        indexes.append(dev)
+    return indexes
+
+
+async def _run(state: ServerState, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(state.pool, lambda: fn(*args, **kwargs))
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(
+        {
+            "status": "ok",
+            "engine": ENGINE,
+            "tenants": len(state.store.tenants),
+            "writer_backlog": state.writer.backlog,
+        }
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.Response(
+        body=state.metrics.render(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+async def tenants(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    token = authenticate(request, state.store)
+    if token.scope not in ("staff", "read"):
+        raise ApiError(403, "forbidden", "this token may not read")
+    state.store.refresh_tenants()
+    visible = [
+        t for t in state.store.tenants.values() if token.scope == "staff" or t.id == token.tenant_id
+    ]
+    return web.json_response(
+        {
+            "tenants": [
+                {
+                    "name": t.name,
+                    "plan": t.plan,
+                    "slot_s": t.slot_s,
+                    "heartbeat_s": t.heartbeat_s,
+                    "device_cap": t.device_cap,
+                    "devices": len(state.store.device_ids(t.id)),
+                }
+                for t in visible
+            ]
+        }
+    )
+
+
+async def devices(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    tenant = _tenant(request, state)
+    now = int(datetime.now(UTC).timestamp() * NS_PER_S)
+    status = await _run(state, query.current_status, state.store, tenant.id, now)
+    devstate = state.store.devstate(tenant.id)
+    out = []
+    for i, device_id in enumerate(status.ids):
+        retired = int(devstate["retired_ms"][i])
+        out.append(
+            {
+                "id": device_id,
+                "status": status.state[i],
+                "last_seen": iso(int(status.last_seen_ns[i])),
+                "last_status_code": int(status.last_status[i]),
+                "battery": _num(status.battery[i]),
+                "rssi": _num(status.rssi[i]),
+                "firmware": status.firmware[i] or None,
+                "lifecycle": "retired"
+                if 0 <= retired * 1_000_000 <= now
+                else ("active" if status.last_seen_ns[i] >= 0 else "provisioned"),
+            }
+        )
+    return web.json_response({"tenant": tenant.name, "devices": out})
+
+
+async def uptime(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    tenant = _tenant(request, state)
+    start, end, now = _period(request)
+    devs = _devices(request, state, tenant)
+    granularity = request.query.get("granularity")
+    body: dict[str, Any] = {
+        "tenant": tenant.name,
+        "from": iso(start),
+        "to": iso(end),
+        "slot_s": tenant.slot_s,
+    }
+    if granularity is not None:
+        if granularity not in ("day", "hour"):
+            raise ApiError(400, "bad_parameter", "granularity must be day or hour")
+        s = await _run(
+            state,
+            query.series,
+            state.store,
+            tenant.id,
+            start,
+            end,
+            now,
+            granularity=granularity,
+            devices=devs,
+        )
+        body["granularity"] = granularity
+        body["series"] = [
+            {"start": iso(int(t)), "up": int(u), "down": int(d), "percent": _num(p)}
+            for t, u, d, p in zip(s.start_ns, s.up, s.down, s.percent, strict=True)
+        ]
+        return web.json_response(body)
+    table = await _run(state, query.uptime, state.store, tenant.id, start, end, now, devices=devs)
+    ids = state.store.device_ids(tenant.id)
+    body["fleet_percent"] = table.fleet_percent
+    body["devices"] = [
+        {"id": ids[int(d)], "up": int(u), "down": int(dn), "excluded": int(x), "percent": _num(p)}
+        for d, u, dn, x, p in zip(
+            table.devices, table.up, table.down, table.excluded, table.percent, strict=True
+        )
+    ]
+    return web.json_response(body)
+
+
+async def outages(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    tenant = _tenant(request, state)
+    start, end, now = _period(request, default_days=7)
+    devs = _devices(request, state, tenant)
+    try:
+        min_outage = int(request.query.get("min_outage", "5"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_parameter", "min_outage must be an integer") from exc
+    found = await _run(
+        state,
+        query.outages,
+        state.store,
+        tenant.id,
+        start,
+        end,
+        now,
+        min_outage=min_outage,
+        devices=devs,
+    )
+    ids = state.store.device_ids(tenant.id)
+    return web.json_response(
+        {
+            "tenant": tenant.name,
+            "from": iso(start),
+            "to": iso(end),
+            "outages": [
+                {
+                    "device": ids[o.device],
+                    "start": iso(o.start_ns),
+                    "end": iso(o.end_ns),
+                    "duration_s": o.duration_s,
+                    "ongoing": o.ongoing,
+                }
+                for o in found
+            ],
+        }
+    )
+
+
+__all__ = ["devices", "healthz", "metrics", "outages", "tenants", "uptime"]

@@ -1,0 +1,82 @@
+"""The aiohttp application: ``create_app(config)`` and ``serve(config)`` on uvloop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import uvloop
+from aiohttp import web
+
+from core.store import Store
+from server import api
+from server.config import Config
+from server.errors import error_middleware
+from server.ingest import ingest
+from server.metrics import Metrics
+from server.openapi import openapi
+from server.ratelimit import RateLimiter
+from server.state import CONFIG, STATE, ServerState
+from server.writer import Writer
+
+log = logging.getLogger("uptally.server")
+
+#: How the app must be served: gzip bodies are decompressed by the ingest handler with a
+#: size limit (a gzip bomb gets 413), never by aiohttp.
+RUNNER_KWARGS = {"auto_decompress": False}
+
+
+async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
+    """Open the store and start the writer; on shutdown, after in-flight requests finished,
+    let the writer commit everything queued, checkpoint, and close the store."""
+    config = app[CONFIG]
+    store = Store(config.data, map_size=config.map_size, dedupe_window_s=config.dedupe_window_s)
+    metrics = Metrics(store)
+    writer = Writer(
+        store,
+        max_group=config.max_group,
+        checkpoint_interval_s=config.checkpoint_interval_s,
+        on_group=metrics.observe_group,
+    )
+    pool = ThreadPoolExecutor(config.decode_threads, thread_name_prefix="uptally-decode")
+    writer.start()
+    app[STATE] = ServerState(config, store, writer, metrics, pool, RateLimiter())
+    log.info("store %s open, %d tenants", config.data, len(store.tenants))
+    try:
+        yield
+    finally:
+        pool.shutdown(wait=True)
+        writer.stop()
+        store.close()
+        log.info("store closed")
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body)
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_store_and_writer)
+    app.router.add_post("/v1/ingest", ingest)
+    app.router.add_get("/v1/tenants", api.tenants)
+    app.router.add_get("/v1/tenants/{tenant}/devices", api.devices)
+    app.router.add_get("/v1/tenants/{tenant}/uptime", api.uptime)
+    app.router.add_get("/v1/tenants/{tenant}/outages", api.outages)
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/metrics", api.metrics)
+    app.router.add_get("/v1/openapi.json", openapi)
+    return app
+
+
+def serve(config: Config) -> None:
+    """Run until SIGTERM/SIGINT: then stop accepting, finish in-flight requests and commits."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
+        loop=uvloop.new_event_loop(),
+        shutdown_timeout=30.0,
+        print=lambda msg: log.info("%s", msg),
+        **RUNNER_KWARGS,
+    )

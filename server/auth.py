@@ -1,0 +1,39 @@
+"""Bearer tokens: who may ingest for a tenant, who may read which tenants."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core.store import Store, Token
+from server.errors import ApiError
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def authenticate(request: web.Request, store: Store) -> Token:
+    """The request's live token; raises 401 when missing, unknown or revoked."""
+    secret = bearer(request)
+    token = store.authenticate(secret) if secret else None
+    if token is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing, unknown or revoked token" if secret else "missing bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="uptally"'},
+        )
+    return token
+
+
+def require_reader(token: Token, tenant_id: int) -> None:
+    """Staff read every tenant; a tenant's read token reads only that tenant."""
+    if token.scope == "staff":
+        return
+    if token.scope == "read" and token.tenant_id == tenant_id:
+        return
+    raise ApiError(403, "forbidden", "this token may not read this tenant")

@@ -1,0 +1,143 @@
+"""``POST /v1/ingest``: the gateway contract of docs/wire-format.md.
+
+Order of checks: token (401/403), content type and encoding (415), rate (429), size (413),
+gzip (400/413), decoding (400/413). Then the batch goes to the writer and the answer waits
+for its durable commit (503 if the store failed: nothing of the batch was stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+
+import msgpack
+from aiohttp import web
+
+from core.errors import BatchError
+from core.store import StoreError
+from server.auth import authenticate
+from server.errors import ApiError
+from server.state import STATE, ServerState
+
+MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body_too_large", f"body is over the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress gzip (any number of members) without ever holding more than ``limit``
+    bytes of output: a gzip bomb is refused after ``limit + 1`` bytes."""
+    out = bytearray()
+    while data:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise ApiError(400, "bad_gzip", f"body is not valid gzip: {exc}") from exc
+        if len(out) > limit:
+            raise ApiError(
+                413, "body_too_large", f"decompressed body is over the limit of {limit} bytes"
+            )
+        if not inflater.eof:
+            raise ApiError(400, "bad_gzip", "gzip body is truncated")
+        data = inflater.unused_data
+    return bytes(out)
+
+
+def respond(request: web.Request, body: dict[str, object], status: int = 200) -> web.Response:
+    if "application/msgpack" in request.headers.get("Accept", ""):
+        return web.Response(
+            body=msgpack.packb(body), status=status, content_type="application/msgpack"
+        )
+    return web.json_response(body, status=status)
+
+
+async def ingest(request: web.Request) -> web.Response:
+    state: ServerState = request.app[STATE]
+    started = time.perf_counter()
+    try:
+        response = await _ingest(request, state)
+    except ApiError as exc:
+        state.metrics.batches.labels(exc.code).inc()
+        raise
+    state.metrics.ack_seconds.observe(time.perf_counter() - started)
+    return response
+
+
+async def _ingest(request: web.Request, state: ServerState) -> web.Response:
+    config, store = state.config, state.store
+    token = authenticate(request, store)
+    if token.scope != "ingest" or token.tenant_id is None:
+        raise ApiError(403, "forbidden", "this token may not ingest")
+    tenant_id = token.tenant_id
+    if tenant_id not in store.tenants:
+        store.refresh_tenants()
+    tenant = store.tenants[tenant_id]
+    if request.content_type not in MSGPACK_TYPES:
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/msgpack")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
+    plan = config.plan(tenant.plan)
+    burst = plan.rate_fps * plan.burst_s
+    wait = state.limiter.retry_after(tenant_id, plan.rate_fps, burst)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"over the plan's {plan.rate_fps:g} frames/s",
+            headers={"Retry-After": str(wait)},
+        )
+    body = await read_body(request, config.max_body)
+    loop = asyncio.get_running_loop()
+    if encoding == "gzip":
+        body = await loop.run_in_executor(state.pool, gunzip, body, config.max_body)
+    now_ns = time.time_ns()
+    try:
+        batch = await loop.run_in_executor(
+            state.pool,
+            lambda: store.decode(
+                tenant_id,
+                body,
+                now_ns,
+                max_frames=config.max_frames,
+                max_future_skew_s=config.max_future_skew_s,
+                max_backfill_s=config.max_backfill_s,
+            ),
+        )
+    except BatchError as exc:
+        raise ApiError(exc.status, exc.code, exc.detail) from exc
+    state.limiter.take(tenant_id, batch.n_frames, plan.rate_fps, burst)
+    try:
+        result = await state.writer.submit(tenant_id, batch)
+    except (StoreError, OSError) as exc:
+        raise ApiError(
+            503,
+            "store_unavailable",
+            f"the store could not commit: {exc}",
+            headers={"Retry-After": str(config.retry_after_s)},
+        ) from exc
+    m = state.metrics
+    if result.duplicate:
+        m.duplicates.inc()
+        m.batches.labels("duplicate").inc()
+    else:
+        m.batches.labels("accepted").inc()
+        m.frames_accepted.inc(result.accepted)
+        m.frame_warnings.inc(result.warnings)
+        for reason, n in batch.reject_counts().items():
+            m.frames_rejected.labels(reason).inc(n)
+    return respond(request, result.as_dict())

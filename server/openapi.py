@@ -1,0 +1,199 @@
+"""``GET /v1/openapi.json``: the OpenAPI 3.1 description of every route.
+
+tests/test_server.py validates it and checks that it describes exactly the app's routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from core import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed request",
+        401: "Missing, unknown or revoked token",
+        403: "The token may not do this",
+        404: "No such tenant or device",
+        413: "Body or frame count over the limit",
+        415: "Unsupported Content-Type or Content-Encoding",
+        429: "Over the tenant's frame rate; see Retry-After",
+        503: "Store unavailable; nothing was stored; see Retry-After",
+    }
+    return {
+        str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
+        for c in codes
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {
+        "200": {"description": description, "content": {"application/json": {"schema": schema}}}
+    }
+
+
+_TENANT = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
+_FROM = {
+    "name": "from",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "ISO 8601 or Unix seconds; default: one day (outages: 7) before `to`",
+}
+_TO = {
+    "name": "to",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "ISO 8601 or Unix seconds; default: now",
+}
+_DEVICE = {
+    "name": "device",
+    "in": "query",
+    "schema": {"type": "array", "items": {"type": "string"}},
+    "style": "form",
+    "explode": True,
+    "description": "restrict to these device ids",
+}
+_SECURED = [{"bearer": []}]
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Uptally",
+        "version": __version__,
+        "description": "Gateway ingest and read API. See docs/wire-format.md.",
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "detail"],
+                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+            },
+            "IngestResult": {
+                "type": "object",
+                "required": ["accepted", "rejected", "warnings", "duplicate", "errors"],
+                "properties": {
+                    "accepted": {"type": "integer"},
+                    "rejected": {"type": "integer"},
+                    "warnings": {"type": "integer"},
+                    "duplicate": {"type": "boolean"},
+                    "errors": {
+                        "type": "array",
+                        "maxItems": 20,
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "paths": {
+        "/v1/ingest": {
+            "post": {
+                "summary": "Send a batch of device frames (msgpack, optionally gzip)",
+                "security": _SECURED,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+                        "application/x-msgpack": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Committed durably (maybe with rejected frames, maybe a "
+                        "duplicate)",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/IngestResult"}
+                            },
+                            "application/msgpack": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(400, 401, 403, 413, 415, 429, 503),
+                },
+            }
+        },
+        "/v1/tenants": {
+            "get": {
+                "summary": "Tenants the token may read",
+                "security": _SECURED,
+                "responses": {**_json({"type": "object"}), **_errors(401, 403)},
+            }
+        },
+        "/v1/tenants/{tenant}/devices": {
+            "get": {
+                "summary": "Devices with status, last seen, battery, firmware, lifecycle",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/uptime": {
+            "get": {
+                "summary": "Uptime per device, or a day/hour series with `granularity`",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    _FROM,
+                    _TO,
+                    _DEVICE,
+                    {
+                        "name": "granularity",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["day", "hour"]},
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/outages": {
+            "get": {
+                "summary": "Outages (runs of down slots of at least min_outage slots)",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    _FROM,
+                    _TO,
+                    _DEVICE,
+                    {
+                        "name": "min_outage",
+                        "in": "query",
+                        "schema": {"type": "integer", "default": 5},
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/healthz": {"get": {"summary": "Liveness", "responses": _json({"type": "object"})}},
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/v1/openapi.json": {
+            "get": {"summary": "This document", "responses": _json({"type": "object"})}
+        },
+    },
+}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)

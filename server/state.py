@@ -1,0 +1,28 @@
+"""What the handlers share: one typed app key to one state object."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from core.store import Store
+from server.config import Config
+from server.metrics import Metrics
+from server.ratelimit import RateLimiter
+from server.writer import Writer
+
+
+@dataclass
+class ServerState:
+    config: Config
+    store: Store
+    writer: Writer
+    metrics: Metrics
+    pool: ThreadPoolExecutor
+    limiter: RateLimiter
+
+
+STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)
+CONFIG: web.AppKey[Config] = web.AppKey("config", Config)

@@ -1,0 +1,152 @@
+"""The single writer: one thread owns every LMDB write transaction.
+
+Requests hand their decoded batches to :meth:`Writer.submit` and wait. The thread takes
+whatever batches are waiting (up to ``max_group``), commits them as one fsync'd transaction
+(``Store.commit``) and only then resolves each request's future: group commit, so one fsync
+serves many requests. Between groups it checkpoints the live state every
+``checkpoint_interval_s``. If a commit fails, every request of that group gets the error and
+nothing of the group is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from core.batch import Batch
+from core.store import CommitResult, Store
+
+log = logging.getLogger("uptally.writer")
+
+
+@dataclass
+class _Item:
+    tenant_id: int
+    batch: Batch
+    future: asyncio.Future[CommitResult]
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass
+class GroupStats:
+    """What the last groups looked like (read by /metrics)."""
+
+    groups: int = 0
+    batches: int = 0
+    commit_seconds: float = 0.0
+    checkpoints: int = 0
+    last_checkpoint_seconds: float = 0.0
+
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_group: int = 512,
+        checkpoint_interval_s: float = 5.0,
+        on_group: object = None,
+    ) -> None:
+        self.store = store
+        self.max_group = max_group
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.stats = GroupStats()
+        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="uptally-writer", daemon=True)
+        self._observers: list[object] = [on_group] if on_group else []
+        self.failed: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, tenant_id: int, batch: Batch) -> asyncio.Future[CommitResult]:
+        """Queue a batch; the future resolves once it is durably committed (or failed)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CommitResult] = loop.create_future()
+        self._queue.put(_Item(tenant_id, batch, future, loop))
+        return future
+
+    def stop(self) -> None:
+        """Finish every queued batch, checkpoint, and end the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        last_checkpoint = time.monotonic()
+        stopping = False
+        while not stopping:
+            timeout = max(0.0, last_checkpoint + self.checkpoint_interval_s - time.monotonic())
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                first = None
+            group: list[_Item] = []
+            for item in self._drain(first):
+                if item is _STOP:
+                    stopping = True
+                else:
+                    assert isinstance(item, _Item)
+                    group.append(item)
+            if group:
+                self._commit(group)
+            if stopping or time.monotonic() - last_checkpoint >= self.checkpoint_interval_s:
+                self._checkpoint()
+                last_checkpoint = time.monotonic()
+
+    def _drain(self, first: object) -> list[object]:
+        items = [] if first is None else [first]
+        while len(items) < self.max_group:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _commit(self, group: list[_Item]) -> None:
+        started = time.perf_counter()
+        try:
+            results = self.store.commit([(item.tenant_id, item.batch) for item in group])
+        except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
+            log.error("commit of %d batches failed: %s", len(group), exc)
+            for item in group:
+                item.loop.call_soon_threadsafe(_set_exception, item.future, exc)
+            return
+        took = time.perf_counter() - started
+        self.stats.groups += 1
+        self.stats.batches += len(group)
+        self.stats.commit_seconds = took
+        for observer in self._observers:
+            observer(len(group), took)  # type: ignore[operator]
+        for item, result in zip(group, results, strict=True):
+            item.loop.call_soon_threadsafe(_set_result, item.future, result)
+
+    def _checkpoint(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.store.checkpoint()
+        except Exception as exc:  # the log still holds everything: retried next interval
+            log.error("checkpoint failed: %s", exc)
+            return
+        self.stats.checkpoints += 1
+        self.stats.last_checkpoint_seconds = time.perf_counter() - started
+
+
+def _set_result(future: asyncio.Future[CommitResult], result: CommitResult) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[CommitResult], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

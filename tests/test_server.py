@@ -1,0 +1,379 @@
+"""The real server on 127.0.0.1: every status code of the wire format, dedupe, isolation,
+revocation, the read API, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import json
+import subprocess
+import sys
+import time
+
+import aiohttp
+import msgpack
+import pytest
+
+from core.store import StoreError
+from server.client import GatewayClient, GatewayError
+from tests.live import REPO, provision, server_config, thread_server
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+@pytest.fixture
+def live(tmp_path):
+    setup = provision(tmp_path / "db", {"acme": "standard", "globex": "standard", "slowco": "slow"})
+    config = server_config(tmp_path / "db", max_body=1 << 20, max_frames=5_000)
+    with thread_server(config) as server:
+        server.setup = setup
+        yield server
+
+
+def post(server, body: bytes, token: str | None, **headers: str):
+    async def go():
+        h = {"Content-Type": "application/msgpack", **headers}
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        async with aiohttp.ClientSession() as s:
+            async with s.post(server.url + "/v1/ingest", data=io.BytesIO(body), headers=h) as r:
+                raw = await r.read()
+                return r.status, dict(r.headers), raw
+
+    return asyncio.run(go())
+
+
+def get(server, path: str, token: str | None):
+    async def go():
+        h = {} if token is None else {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(server.url + path, headers=h) as r:
+                return r.status, await r.read()
+
+    status, raw = asyncio.run(go())
+    return status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw
+
+
+def batch(frames, seq=None, gateway="gw-1") -> bytes:
+    doc = {"gateway": gateway, "frames": frames}
+    if seq is not None:
+        doc["seq"] = seq
+    return msgpack.packb(doc)
+
+
+def settle(server) -> None:
+    """Wait for the writer's next checkpoint so reads see the commits."""
+    done = server.state.writer.stats.checkpoints
+    deadline = time.monotonic() + 10
+    while server.state.writer.stats.checkpoints < done + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def stored_frames(server, tenant: str) -> int:
+    store = server.state.store
+    tenant_id = store.tenant(tenant).id
+    return sum(int(s["frames"].sum()) for _, _, s in store.day_blocks(tenant_id, 0, 2**32 - 1))
+
+
+# --- 200 ---------------------------------------------------------------------------------------
+
+
+def test_accepts_and_answers_json(live) -> None:
+    t = now_s() - 60
+    status, headers, raw = post(
+        live, batch([["a", t], ["", t], ["b", t, 999]], seq=1), live.setup.ingest["acme"]
+    )
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(raw) == {
+        "accepted": 2,
+        "rejected": 1,
+        "warnings": 1,
+        "duplicate": False,
+        "errors": [
+            {"index": 1, "reason": "device id is empty"},
+            {"index": 2, "reason": "status dropped: not an int 0..255"},
+        ],
+    }
+
+
+def test_msgpack_answer_and_x_msgpack_and_gzip(live) -> None:
+    t = now_s() - 60
+    body = gzip.compress(batch([["a", t]], seq=5))
+    status, headers, raw = post(
+        live,
+        body,
+        live.setup.ingest["acme"],
+        **{
+            "Content-Type": "application/x-msgpack; charset=binary",
+            "Content-Encoding": "gzip",
+            "Accept": "application/msgpack",
+        },
+    )
+    assert status == 200 and headers["Content-Type"] == "application/msgpack"
+    assert msgpack.unpackb(raw)["accepted"] == 1
+
+
+def test_resent_batch_is_a_duplicate(live) -> None:
+    t = now_s() - 60
+    body = batch([["a", t], ["b", t]], seq=42)
+    first = json.loads(post(live, body, live.setup.ingest["acme"])[2])
+    again = json.loads(post(live, body, live.setup.ingest["acme"])[2])
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["accepted"] == first["accepted"] == 2
+    settle(live)
+    assert stored_frames(live, "acme") == 2
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        (b"\xc1garbage", "malformed"),
+        (msgpack.packb([1, 2]), "malformed"),
+        (msgpack.packb({"frames": []}), "malformed"),
+        (msgpack.packb({"gateway": "g", "frames": [], "v": 2}), "unsupported_version"),
+    ],
+)
+def test_400_for_malformed_batches(live, body: bytes, code: str) -> None:
+    status, _, raw = post(live, body, live.setup.ingest["acme"])
+    assert status == 400 and json.loads(raw)["error"] == code
+
+
+def test_400_for_bad_gzip(live) -> None:
+    status, _, raw = post(
+        live, b"not gzip at all", live.setup.ingest["acme"], **{"Content-Encoding": "gzip"}
+    )
+    assert status == 400 and json.loads(raw)["error"] == "bad_gzip"
+    truncated = gzip.compress(batch([["a", now_s()]]))[:-8]
+    status, _, raw = post(
+        live, truncated, live.setup.ingest["acme"], **{"Content-Encoding": "gzip"}
+    )
+    assert status == 400
+
+
+def test_401_missing_unknown_and_revoked(live, tmp_path) -> None:
+    body = batch([["a", now_s() - 60]])
+    for token in (None, "upt_not-a-token"):
+        status, headers, raw = post(live, body, token)
+        assert status == 401 and json.loads(raw)["error"] == "unauthorized"
+        assert "WWW-Authenticate" in headers
+    secret = live.setup.ingest["globex"]
+    assert post(live, body, secret)[0] == 200
+    # revoke from another process, as an operator would, while the server runs
+    token_id = next(
+        t.id
+        for t in live.state.store.tokens()
+        if t.scope == "ingest" and t.tenant_id == live.state.store.tenant("globex").id
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.cli",
+            "token",
+            "revoke",
+            str(token_id),
+            "--data",
+            live.config.data,
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    assert post(live, body, secret)[0] == 401
+
+
+def test_403_wrong_scope(live) -> None:
+    status, _, raw = post(live, batch([["a", now_s()]]), live.setup.read["acme"])
+    assert status == 403 and json.loads(raw)["error"] == "forbidden"
+    status, _ = get(live, "/v1/tenants/acme/devices", live.setup.ingest["acme"])
+    assert status == 403
+
+
+def test_413_body_and_frames(live) -> None:
+    big = batch([["a" * 100, now_s()]] * 12_000)
+    assert len(big) > 1 << 20
+    status, _, raw = post(live, big, live.setup.ingest["acme"])
+    assert status == 413 and json.loads(raw)["error"] == "body_too_large"
+    status, _, raw = post(live, batch([["a", now_s()]] * 5_001), live.setup.ingest["acme"])
+    assert status == 413 and json.loads(raw)["error"] == "too_many_frames"
+
+
+def test_413_gzip_bomb(live) -> None:
+    bomb = gzip.compress(b"\x00" * (64 << 20), 9)  # 64 MiB of zeros in ~64 KiB
+    assert len(bomb) < 1 << 20
+    status, _, raw = post(live, bomb, live.setup.ingest["acme"], **{"Content-Encoding": "gzip"})
+    assert status == 413 and "decompressed" in json.loads(raw)["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers, code",
+    [
+        ({"Content-Type": "application/json"}, "unsupported_media_type"),
+        ({"Content-Type": "text/plain"}, "unsupported_media_type"),
+        ({"Content-Encoding": "br"}, "unsupported_encoding"),
+        ({"Content-Encoding": "zstd"}, "unsupported_encoding"),
+    ],
+)
+def test_415(live, headers, code) -> None:
+    status, _, raw = post(live, batch([["a", now_s()]]), live.setup.ingest["acme"], **headers)
+    assert status == 415 and json.loads(raw)["error"] == code
+
+
+def test_429_with_retry_after(live) -> None:
+    frames = [[f"d{i}", now_s() - 60] for i in range(150)]  # plan "slow": 100 frames/s
+    assert post(live, batch(frames), live.setup.ingest["slowco"])[0] == 200
+    status, headers, raw = post(live, batch(frames), live.setup.ingest["slowco"])
+    assert status == 429 and json.loads(raw)["error"] == "rate_limited"
+    assert int(headers["Retry-After"]) >= 1
+    # another tenant is not affected
+    assert post(live, batch(frames), live.setup.ingest["acme"])[0] == 200
+
+
+def test_503_when_the_store_fails_and_nothing_is_stored(live, monkeypatch) -> None:
+    def broken(group, now_ns=None):
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(live.state.store, "commit", broken)
+    status, headers, raw = post(
+        live, batch([["lost", now_s() - 60]], seq=9), live.setup.ingest["acme"]
+    )
+    assert status == 503 and json.loads(raw)["error"] == "store_unavailable"
+    assert headers["Retry-After"] == "1"
+    monkeypatch.undo()
+    settle(live)
+    assert stored_frames(live, "acme") == 0
+    # the same batch, resent, is not a duplicate: nothing of it was remembered
+    assert (
+        json.loads(
+            post(live, batch([["lost", now_s() - 60]], seq=9), live.setup.ingest["acme"])[2]
+        )["duplicate"]
+        is False
+    )
+
+
+# --- isolation and reads -----------------------------------------------------------------------
+
+
+def test_tenants_isolated_for_ingest_and_read(live) -> None:
+    t = now_s() - 120
+    post(live, batch([["same-id", t]]), live.setup.ingest["acme"])
+    post(live, batch([["same-id", t, 5], ["other", t]]), live.setup.ingest["globex"])
+    settle(live)
+    assert stored_frames(live, "acme") == 1 and stored_frames(live, "globex") == 2
+    status, body = get(live, "/v1/tenants/globex/devices", live.setup.read["acme"])
+    assert status == 403
+    status, body = get(live, "/v1/tenants/nonexistent/devices", live.setup.read["acme"])
+    assert status == 403  # others do not learn which tenants exist
+    status, body = get(live, "/v1/tenants", live.setup.read["acme"])
+    assert [t["name"] for t in body["tenants"]] == ["acme"]
+    status, body = get(live, "/v1/tenants", live.setup.staff)
+    assert {t["name"] for t in body["tenants"]} == {"acme", "globex", "slowco"}
+    status, body = get(live, "/v1/tenants/globex/devices", live.setup.staff)
+    assert status == 200 and [d["id"] for d in body["devices"]] == ["same-id", "other"]
+    assert body["devices"][0]["status"] == "fault"
+    assert get(live, "/v1/tenants/nonexistent/devices", live.setup.staff)[0] == 404
+
+
+def test_read_api_uptime_and_outages(live) -> None:
+    base = (now_s() // 3600 - 3) * 3600  # two whole UTC hours, both ended
+    frames = [["a", base + 60 * i] for i in range(120) if not 30 <= i < 40]
+    post(live, batch(frames), live.setup.ingest["acme"])
+    settle(live)
+    token = live.setup.read["acme"]
+    status, body = get(live, f"/v1/tenants/acme/uptime?from={base}&to={base + 7200}", token)
+    assert status == 200
+    (dev,) = body["devices"]
+    assert (dev["id"], dev["up"], dev["down"]) == ("a", 110, 10)
+    status, body = get(
+        live,
+        f"/v1/tenants/acme/uptime?from={base}&to={base + 7200}&granularity=hour&device=a",
+        token,
+    )
+    assert [p["up"] + p["down"] for p in body["series"]] == [60, 60]
+    status, body = get(live, f"/v1/tenants/acme/outages?from={base}&to={base + 7200}", token)
+    (outage,) = body["outages"]
+    assert outage["device"] == "a" and outage["duration_s"] == 600 and not outage["ongoing"]
+    assert get(live, "/v1/tenants/acme/uptime?from=yesterday", token)[0] == 400
+    assert get(live, "/v1/tenants/acme/uptime?device=nope", token)[0] == 404
+
+
+def test_health_metrics_openapi(live, caplog) -> None:
+    post(live, batch([["a", now_s() - 60], ["", now_s()]]), live.setup.ingest["acme"])
+    status, body = get(live, "/healthz", None)
+    assert status == 200 and body["status"] == "ok"
+    status, text = get(live, "/metrics", None)
+    text = text.decode()
+    assert 'uptally_frames_rejected_total{reason="device_empty"} 1.0' in text
+    assert "uptally_frames_accepted_total 1.0" in text
+    assert "uptally_commit_seconds_bucket" in text and "uptally_store_map_used_ratio" in text
+    for secret in [*live.setup.ingest.values(), *live.setup.read.values(), live.setup.staff]:
+        assert secret not in text and secret not in caplog.text
+    status, spec = get(live, "/v1/openapi.json", None)
+    from openapi_spec_validator import validate
+
+    validate(spec)
+    described = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    routed = {
+        (r.resource.canonical, r.method) for r in live.app.router.routes() if r.method != "HEAD"
+    }
+    assert described == routed
+
+
+# --- concurrency and the client ------------------------------------------------------------------
+
+
+def test_many_concurrent_gateways_get_what_they_were_acknowledged(live) -> None:
+    t0 = now_s() - 3000
+
+    async def gateway(n: int) -> int:
+        acked = 0
+        async with GatewayClient(live.url, live.setup.ingest["acme"], f"gw-{n}") as client:
+            for k in range(8):
+                frames = [[f"gw{n}-dev{i}", t0 + 60 * k] for i in range(50)]
+                acked += (await client.send(frames))["accepted"]
+        return acked
+
+    async def all_gateways() -> list[int]:
+        return await asyncio.gather(*(gateway(n) for n in range(16)))
+
+    acked = asyncio.run(all_gateways())
+    settle(live)
+    assert sum(acked) == 16 * 8 * 50 == stored_frames(live, "acme")
+    assert live.state.writer.stats.batches == 16 * 8
+    assert live.state.writer.stats.groups < 16 * 8  # group commit did group
+
+
+def test_client_retries_with_the_same_seq_and_honours_retry_after(live) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async def go() -> tuple[dict, dict]:
+        frames = [[f"d{i}", now_s() - 60] for i in range(150)]
+        async with GatewayClient(
+            live.url, live.setup.ingest["slowco"], "gw", sleep=record, max_attempts=50
+        ) as client:
+            first = await client.send(frames)
+            second = await client.send(frames)  # 429s until the bucket refills
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert first["accepted"] == second["accepted"] == 150
+    assert waits and max(waits) >= 1.0  # Retry-After was honoured
+
+    async def refused() -> None:
+        async with GatewayClient(live.url, "upt_wrong", "gw", sleep=record) as client:
+            await client.send([["a", now_s()]])
+
+    before = len(waits)
+    with pytest.raises(GatewayError) as info:
+        asyncio.run(refused())
+    assert info.value.status == 401 and len(waits) == before  # never retried
