@@ -451,8 +451,8 @@ class Store:
         if heartbeat_s is not None:
             rollup.set_heartbeat(dev, heartbeat_s)
 
-        def work(txn: lmdb.Transaction) -> None:
-            self._persist_ids(txn, tenant_id)
+        def work(txn: lmdb.Transaction) -> tuple[list[str], int]:
+            persisted = self._persist_ids(txn, tenant_id)
             state = self._devstate(txn, tenant_id, rollup.n_devices)
             if activated_ns is not None:
                 state["registered_ms"][dev] = activated_ns // NS_PER_MS
@@ -461,9 +461,9 @@ class Store:
             if heartbeat_s is not None:
                 state["heartbeat_s"][dev] = heartbeat_s
             txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
+            return persisted
 
-        self._write(work)
-        self._ids_persisted(tenant_id)
+        self._ids_persisted(tenant_id, self._write(work))
         return dev
 
     def add_devices(self, tenant_id: int, device_ids: list[str]) -> None:
@@ -474,8 +474,7 @@ class Store:
                 if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
                     raise ValueError("device cap reached")
                 rollup.add_device(device_id)
-        self._write(lambda txn: self._persist_ids(txn, tenant_id))
-        self._ids_persisted(tenant_id)
+        self._ids_persisted(tenant_id, self._write(lambda txn: self._persist_ids(txn, tenant_id)))
 
     def merge_days(self, tenant_id: int, deltas: list[DayDelta]) -> int:
         """Merge day deltas (as ``Rollup.drain`` makes them) into the stored blocks in one
@@ -483,26 +482,30 @@ class Store:
         tools use it to import history."""
         return self._write(lambda txn: self._merge_tenant(txn, tenant_id, deltas))
 
-    def _persist_ids(self, txn: lmdb.Transaction, tenant_id: int) -> None:
-        """Write device and firmware ids interned since the last commit (dense, so a range)."""
-        rollup = self.rollups[tenant_id]
-        start = self._persisted_devices[tenant_id]
-        if rollup.n_devices > start:
-            for dev, device_id in enumerate(rollup.device_ids(start), start):
-                raw = device_id.encode()
-                txn.put(_TENANT_DEV.pack(tenant_id, dev), raw, db=self.db[b"devices"])
-                txn.put(_U32.pack(tenant_id) + raw, _U32.pack(dev), db=self.db[b"device_ids"])
-        start_fw = self._persisted_firmware[tenant_id]
-        if rollup.n_firmware > start_fw:
-            for fw, name in enumerate(rollup.firmware_ids(start_fw), start_fw + 1):
-                txn.put(_TENANT_DEV.pack(tenant_id, fw), name.encode(), db=self.db[b"firmware"])
+    def _persist_ids(self, txn: lmdb.Transaction, tenant_id: int) -> tuple[list[str], int]:
+        """Write device and firmware ids interned since the last commit (dense, so a range).
 
-    def _ids_persisted(self, tenant_id: int) -> None:
+        Decoding threads may intern more while this runs: what was written is returned, and
+        only that is marked persisted (:meth:`_ids_persisted`) once the transaction commits.
+        """
         rollup = self.rollups[tenant_id]
         start = self._persisted_devices[tenant_id]
-        self._device_ids[tenant_id].extend(rollup.device_ids(start))
-        self._persisted_devices[tenant_id] = rollup.n_devices
-        self._persisted_firmware[tenant_id] = rollup.n_firmware
+        new_ids = rollup.device_ids(start)
+        for dev, device_id in enumerate(new_ids, start):
+            raw = device_id.encode()
+            txn.put(_TENANT_DEV.pack(tenant_id, dev), raw, db=self.db[b"devices"])
+            txn.put(_U32.pack(tenant_id) + raw, _U32.pack(dev), db=self.db[b"device_ids"])
+        start_fw = self._persisted_firmware[tenant_id]
+        new_fw = rollup.firmware_ids(start_fw)
+        for fw, name in enumerate(new_fw, start_fw + 1):
+            txn.put(_TENANT_DEV.pack(tenant_id, fw), name.encode(), db=self.db[b"firmware"])
+        return new_ids, len(new_fw)
+
+    def _ids_persisted(self, tenant_id: int, persisted: tuple[list[str], int]) -> None:
+        new_ids, n_fw = persisted
+        self._device_ids[tenant_id].extend(new_ids)
+        self._persisted_devices[tenant_id] += len(new_ids)
+        self._persisted_firmware[tenant_id] += n_fw
 
     def _devstate(self, txn: lmdb.Transaction, tenant_id: int, n: int) -> npt.NDArray[np.void]:
         raw = txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"])
@@ -515,8 +518,9 @@ class Store:
 
     def devstate(self, tenant_id: int) -> npt.NDArray[np.void]:
         """Per-device lifecycle and latest values, dense by index (as of the last checkpoint)."""
+        n = len(self._device_ids[tenant_id])
         with self.env.begin() as txn:
-            return self._devstate(txn, tenant_id, len(self._device_ids[tenant_id]))
+            return self._devstate(txn, tenant_id, n)[:n]
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -554,6 +558,7 @@ class Store:
         """
         now_ns = time.time_ns() if now_ns is None else now_ns
         new_gateways: dict[tuple[int, str], int] = {}
+        persisted: dict[int, tuple[list[str], int]] = {}
 
         def work(txn: lmdb.Transaction) -> list[CommitResult]:
             new_gateways.clear()
@@ -600,13 +605,13 @@ class Store:
                     txn.put(_U64.pack(lsn), value, db=log, append=True)
                 results.append(result)
             for tenant_id in {tenant_id for tenant_id, _ in group}:
-                self._persist_ids(txn, tenant_id)
+                persisted[tenant_id] = self._persist_ids(txn, tenant_id)
             return results
 
         results = self._write(work)
         self._gateways.update(new_gateways)
-        for tenant_id in {tenant_id for tenant_id, _ in group}:
-            self._ids_persisted(tenant_id)
+        for tenant_id, written in persisted.items():
+            self._ids_persisted(tenant_id, written)
         for (tenant_id, batch), result in zip(group, results, strict=True):
             if not result.duplicate and batch.accepted:
                 self.rollups[tenant_id].apply(batch)

@@ -167,9 +167,12 @@ class ProcessServer:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
+        """Make sure the process is gone and its pipe closed."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def output(self) -> str:
         return self.proc.stdout.read().decode() if self.proc.stdout else ""
