@@ -176,6 +176,7 @@ cdef class RollupC:
     cdef size_t _state_cap
     cdef Overflow _over
 
+    cdef _setup(self, int64_t slot_s, int64_t heartbeat_s, int64_t device_cap)
     cdef void _release_all(self) noexcept
     cdef void _acquire(self) noexcept
     cdef void _release(self) noexcept

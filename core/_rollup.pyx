@@ -25,7 +25,7 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.pythread cimport PyThread_acquire_lock, PyThread_allocate_lock
 from cpython.pythread cimport PyThread_free_lock, PyThread_release_lock, WAIT_LOCK
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.math cimport floor, isinf, isnan, nearbyint
+from libc.math cimport isinf, isnan
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
@@ -227,30 +227,36 @@ cdef class RollupC:
 
     engine = ENGINE
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
+        # a usable (empty, default) rollup even if __init__ is never run
         self._lock = PyThread_allocate_lock()
         if self._lock == NULL:
             raise MemoryError()
+        self._setup(60, 60, 0)
 
     def __init__(self, slot_s: int = 60, heartbeat_s: int = 60, device_cap: int = 0) -> None:
-        cdef uint64_t x
         if slot_s <= 0 or 86_400 % slot_s:
             raise ValueError("slot_s must divide a day (86,400 s)")
         if heartbeat_s <= 0:
             raise ValueError("heartbeat_s must be positive")
         if heartbeat_s > _MAX_HEARTBEAT_S:
             raise ValueError("heartbeat_s must be at most 4,294,967,295")
+        self._setup(slot_s, heartbeat_s, device_cap)
+
+    cdef _setup(self, int64_t slot_s, int64_t heartbeat_s, int64_t device_cap):
+        """(Re)initialise: empty interners and state."""
+        cdef uint64_t x
         self._release_all()
         self.slot_s = slot_s
-        self.slot_ns = self.slot_s * 1_000_000_000
-        self.slots_per_day = 86_400 // self.slot_s
+        self.slot_ns = slot_s * 1_000_000_000
+        self.slots_per_day = 86_400 // slot_s
         self.default_heartbeat_s = heartbeat_s
         self.device_cap = device_cap
         # floor(x / slot_s) for a second of the day x: a multiply and a shift (exact, since
         # x and slot_s are below 2**17; checked all the same)
-        self._slot_magic = ((<uint64_t>1 << 34) + <uint64_t>self.slot_s - 1) // <uint64_t>self.slot_s
+        self._slot_magic = ((<uint64_t>1 << 34) + <uint64_t>slot_s - 1) // <uint64_t>slot_s
         for x in range(86_400):
-            if (x * self._slot_magic) >> 34 != x // <uint64_t>self.slot_s:
+            if (x * self._slot_magic) >> 34 != x // <uint64_t>slot_s:
                 raise AssertionError("slot reciprocal is not exact")
         seeds = os.urandom(16)
         if (interner_init(&self._devices, int.from_bytes(seeds[:8], "little"))

@@ -45,7 +45,7 @@ cdef inline Py_ssize_t interner_find(const Interner *it, uint64_t h, const unsig
         if (s >> 32) == tag:
             idx = <size_t>(s & UPT_MASK32) - 1
             if (it.offs[idx + 1] - it.offs[idx] == n
-                    and memcmp(it.arena + it.offs[idx], key, n) == 0):
+                    and upt_eq(it.arena + it.offs[idx], key, n)):
                 return <Py_ssize_t>idx
         i = (i + 1) & it.mask
 

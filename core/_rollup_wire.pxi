@@ -44,31 +44,100 @@ cdef extern from *:
         return w;
     }
 
-    /* A seeded 64-bit hash, 8 bytes per multiply-mix round; the tail is read with memcpy so
-       that nothing past the key is touched. Not cryptographic: the per-rollup random seed
-       only makes collisions hard to aim at. */
-    static inline uint64_t upt_hash(const unsigned char *p, size_t n, uint64_t seed) {
-        uint64_t h = seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ULL);
-        while (n >= 8) {
-            h = (h ^ upt_load64(p)) * 0xBF58476D1CE4E5B9ULL;
-            h ^= h >> 31;
-            p += 8;
-            n -= 8;
+    #if defined(__GNUC__) || defined(__clang__)
+    #  define UPT_INLINE static inline __attribute__((always_inline))
+    #else
+    #  define UPT_INLINE static inline
+    #endif
+
+    UPT_INLINE uint32_t upt_load32(const unsigned char *p) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        return w;
+    }
+
+    /* 64x64 -> 128-bit multiply, folded: the mixing step of wyhash. */
+    UPT_INLINE uint64_t upt_mum(uint64_t a, uint64_t b) {
+    #if defined(__SIZEOF_INT128__)
+        __uint128_t r = (__uint128_t)a * b;
+        return (uint64_t)r ^ (uint64_t)(r >> 64);
+    #else
+        uint64_t ha = a >> 32, hb = b >> 32, la = (uint32_t)a, lb = (uint32_t)b;
+        uint64_t rh = ha * hb, rm0 = ha * lb, rm1 = hb * la, rl = la * lb;
+        uint64_t t = rl + (rm0 << 32), c = t < rl, lo, hi;
+        lo = t + (rm1 << 32);
+        c += lo < t;
+        hi = rh + (rm0 >> 32) + (rm1 >> 32) + c;
+        return lo ^ hi;
+    #endif
+    }
+
+    /* A seeded 64-bit hash in the manner of wyhash: 16 bytes per 128-bit multiply, short
+       keys and tails read as (overlapping) in-bounds words, so nothing past the key is
+       touched. Not cryptographic: the per-rollup random seed only makes collisions hard to
+       aim at. */
+    #define UPT_K0 0xA0761D6478BD642FULL
+    #define UPT_K1 0xE7037ED1A0B428DBULL
+    #define UPT_K2 0x8EBC6AF09C88C6E3ULL
+    UPT_INLINE uint64_t upt_hash(const unsigned char *p, size_t n, uint64_t seed) {
+        uint64_t a, b;
+        seed ^= UPT_K0;
+        if (n <= 16) {
+            if (n >= 8) {
+                a = upt_load64(p);
+                b = upt_load64(p + n - 8);
+            } else if (n >= 4) {
+                a = upt_load32(p);
+                b = upt_load32(p + n - 4);
+            } else if (n) {
+                a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
+                b = 0;
+            } else {
+                a = b = 0;
+            }
+        } else {
+            size_t i = n;
+            while (i > 16) {
+                seed = upt_mum(upt_load64(p) ^ UPT_K1, upt_load64(p + 8) ^ seed);
+                p += 16;
+                i -= 16;
+            }
+            a = upt_load64(p + i - 16);
+            b = upt_load64(p + i - 8);
         }
-        if (n) {
-            uint64_t w = 0;
-            memcpy(&w, p, n);
-            h = (h ^ w) * 0x94D049BB133111EBULL;
-            h ^= h >> 29;
+        return upt_mum(UPT_K1 ^ n, upt_mum(a ^ UPT_K1, b ^ seed ^ UPT_K2));
+    }
+
+    /* nearbyint() (round half to even) for |x| < 2**51 without a libm call: adding and
+       taking away 1.5 * 2**52 leaves x rounded in the default rounding mode. Strict IEEE
+       arithmetic forbids folding the two away (so: never build with -ffast-math). */
+    UPT_INLINE double upt_round_even(double x) {
+        return (x + 6755399441055744.0) - 6755399441055744.0;
+    }
+
+    /* floor() of a finite x in [0, 2**63) without a libm call: truncation is floor there. */
+    UPT_INLINE double upt_floor_pos(double x) {
+        return (double)(int64_t)x;
+    }
+
+    /* Equality of two byte strings of length n, inline (keys are short). */
+    UPT_INLINE int upt_eq(const unsigned char *a, const unsigned char *b, size_t n) {
+        if (n >= 8) {
+            size_t i = 0;
+            for (; i + 8 < n; i += 8)
+                if (upt_load64(a + i) != upt_load64(b + i)) return 0;
+            return upt_load64(a + n - 8) == upt_load64(b + n - 8);
         }
-        h *= 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-        return h;
+        if (n >= 4)
+            return upt_load32(a) == upt_load32(b) && upt_load32(a + n - 4) == upt_load32(b + n - 4);
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i]) return 0;
+        return 1;
     }
 
     /* Strict UTF-8, exactly what bytes.decode('utf-8') accepts: no overlong forms, no
        surrogates, nothing above U+10FFFF, no truncated sequence. */
-    static inline int upt_utf8_ok(const unsigned char *s, size_t n) {
+    UPT_INLINE int upt_utf8_ok(const unsigned char *s, size_t n) {
         size_t i = 0;
         while (i + 8 <= n && !(upt_load64(s + i) & 0x8080808080808080ULL))
             i += 8;
@@ -139,6 +208,9 @@ cdef extern from *:
     double upt_f64(uint64_t) noexcept nogil
     uint64_t upt_hash(const unsigned char *, size_t, uint64_t) noexcept nogil
     bint upt_utf8_ok(const unsigned char *, size_t) noexcept nogil
+    bint upt_eq(const unsigned char *, const unsigned char *, size_t) noexcept nogil
+    double upt_round_even(double) noexcept nogil
+    double upt_floor_pos(double) noexcept nogil
     int upt_utoa(uint64_t, unsigned char *) noexcept nogil
     const int64_t UPT_INT64_MAX, UPT_INT32_MIN, UPT_INT32_MAX, UPT_UINT32_MAX
     const uint64_t UPT_MASK32, UPT_MASK34, UPT_MS_THRESHOLD, UPT_SEC_CLAMP, UPT_MS_CLAMP
@@ -209,7 +281,58 @@ cdef enum:
 
 cdef inline int read_value(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
                            Val *v) noexcept nogil:
-    """Read one value's head at ``ppos[0]`` into ``v`` and advance past it."""
+    """Read one value's head at ``ppos[0]`` into ``v`` and advance past it.
+
+    The heads a telemetry frame is made of are read here, inline; the rest (and every error)
+    by read_value_slow."""
+    cdef Py_ssize_t pos = ppos[0]
+    cdef Py_ssize_t left = end - pos
+    cdef unsigned int b
+    cdef Py_ssize_t n
+    if UPT_LIKELY(left > 0):
+        b = buf[pos]
+        if b <= 0x7F:  # positive fixint
+            v.kind = INT
+            v.neg = 0
+            v.u = b
+            ppos[0] = pos + 1
+            return E_OK
+        if b - 0xA0u <= 0x1Fu:  # fixstr
+            n = b & 0x1F
+            if UPT_LIKELY(n < left):
+                v.kind = STR
+                v.off = pos + 1
+                v.len = n
+                ppos[0] = pos + 1 + n
+                return E_OK
+        elif b >= 0xE0:  # negative fixint
+            v.kind = INT
+            v.neg = 1
+            v.u = <uint64_t>(<int64_t>b - 0x100)
+            ppos[0] = pos + 1
+            return E_OK
+        elif b == 0xCE and left > 4:  # uint32 (seconds)
+            v.kind = INT
+            v.neg = 0
+            v.u = upt_be32(buf + pos + 1)
+            ppos[0] = pos + 5
+            return E_OK
+        elif b == 0xCB and left > 8:  # float64
+            v.kind = FLOAT
+            v.f = upt_f64(upt_be64(buf + pos + 1))
+            ppos[0] = pos + 9
+            return E_OK
+        elif b - 0x80u <= 0x1Fu:  # fixmap, fixarray
+            v.kind = MAP if b < 0x90 else ARRAY
+            v.u = b & 0x0F
+            ppos[0] = pos + 1
+            return E_OK
+    return read_value_slow(buf, end, ppos, v)
+
+
+cdef int read_value_slow(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
+                         Val *v) noexcept nogil:
+    """read_value() for every head: the reference walk of _rollup_py.read_value."""
     cdef Py_ssize_t pos = ppos[0]
     cdef Py_ssize_t n
     cdef unsigned int b
@@ -377,16 +500,19 @@ cdef inline int64_t time_ns(const unsigned char *buf, const Val *v) noexcept nog
         x = v.f
         if isnan(x) or isinf(x) or x < 0:
             return -2
-        whole = floor(x)
-        frac = x - whole
-        # the clamps are exact doubles, so these compare as Python's int/float do
+        # x >= 0 from here, so floor is truncation; the clamps are exact doubles, so these
+        # compare as Python's int and float do
         if x >= 1e11:
-            if whole > <double>UPT_MS_CLAMP:
+            if x >= <double>UPT_MS_CLAMP + 1.0:
                 return UPT_INT64_MAX
-            return <int64_t>whole * UPT_NS_PER_MS + <int64_t>floor(frac * 1e6)
-        if whole > <double>UPT_SEC_CLAMP:
+            whole = upt_floor_pos(x)
+            frac = x - whole
+            return <int64_t>whole * UPT_NS_PER_MS + <int64_t>(frac * 1e6)
+        if x >= <double>UPT_SEC_CLAMP + 1.0:
             return UPT_INT64_MAX
-        return <int64_t>whole * UPT_NS_PER_S + <int64_t>floor(frac * 1e9)
+        whole = upt_floor_pos(x)
+        frac = x - whole
+        return <int64_t>whole * UPT_NS_PER_S + <int64_t>(frac * 1e9)
     if v.kind == EXT:
         if v.ext_type != -1:
             return -1
@@ -426,7 +552,7 @@ cdef inline bint number(const Val *v, int low, int high, int16_t *out) noexcept 
         x = v.f
         if isnan(x) or not (low <= x <= high):
             return False
-        out[0] = <int16_t>nearbyint(x * 10.0)  # round half to even, as round()
+        out[0] = <int16_t>upt_round_even(x * 10.0)  # half to even, as round()
         return True
     return False
 
