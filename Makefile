@@ -29,6 +29,7 @@ bench: build
 
 run: build
 	$(VENV)/bin/uptally demo --data $(DATA)
+	$(VENV)/bin/uptally serve --data $(DATA)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

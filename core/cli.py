@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import random
 import sys
 import time
@@ -26,7 +28,7 @@ def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes
         dev: (rng.randrange(hours * 60), rng.randrange(5, 90))
         for dev in rng.sample(range(devices), max(1, devices // 10))
     }
-    start = now_s - hours * 3600
+    start = now_s - hours * 3600 + 60  # the last frames arrive just before now
     bodies: list[bytes] = []
     frames: list[list[object]] = []
     for minute in range(hours * 60):
@@ -67,7 +69,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"({ENGINE} engine) into {args.data}"
         )
         _summary(store, tenant.id, now_ns, args.hours)
+        _demo_tokens(store, tenant.id, args.data)
     return 0
+
+
+def _demo_tokens(store: Store, tenant_id: int, data: str) -> None:
+    """Demo credentials, made once and kept in DATA/demo-tokens.json (readable by the owner
+    only). A real deployment prints secrets once and keeps only their hashes."""
+    path = os.path.join(data, "demo-tokens.json")
+    if not os.path.exists(path):
+        tokens = {
+            "ingest": store.add_token(tenant_id, "ingest")[0],
+            "read": store.add_token(tenant_id, "read")[0],
+            "staff": store.add_token(None, "staff")[0],
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(tokens, f, indent=2)
+    print(f"demo tokens (ingest, read, staff): {path}")
 
 
 def _summary(store: Store, tenant_id: int, now_ns: int, hours: int) -> None:
