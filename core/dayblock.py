@@ -123,15 +123,43 @@ def _varint(n: int, out: bytearray) -> None:
     out.append(n)
 
 
-def _encode_runs(bits: npt.NDArray[np.bool_]) -> bytes:
-    """Lengths of alternating runs, starting with a run of zeros (maybe empty); last implied."""
-    edges = np.flatnonzero(np.diff(bits.view(np.int8), prepend=0, append=0))
-    bounds = np.concatenate(([0], edges))
-    lengths = np.diff(bounds)
-    out = bytearray()
-    for n in lengths[:-1] if bounds[-1] == len(bits) else lengths:
-        _varint(int(n), out)
-    return bytes(out)
+def _varints(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """LEB128-encode many values at once: the bytes, and each value's byte count."""
+    nbytes = np.ones(len(values), np.int64)
+    for k in (7, 14, 21, 28, 35):
+        nbytes += values >= (1 << k)
+    starts = np.cumsum(nbytes) - nbytes
+    out = np.zeros(int(nbytes.sum()), np.uint8)
+    for k in range(int(nbytes.max(initial=0))):
+        here = nbytes > k
+        byte = (values[here] >> (7 * k)) & 0x7F
+        out[starts[here] + k] = byte | np.where(nbytes[here] > k + 1, 0x80, 0)
+    return out, nbytes
+
+
+def _encode_runs_many(
+    packed: npt.NDArray[np.uint8], n_slots: int
+) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Run-length encode many rows at once.
+
+    Each row becomes the lengths of its alternating runs, starting with a run of zeros (maybe
+    empty), the last run left implied, as varints. Returns one buffer and each row's start
+    and length in it.
+    """
+    m = len(packed)
+    bits = np.zeros((m, n_slots + 2), np.int8)
+    bits[:, 1:-1] = np.unpackbits(packed, axis=1, count=n_slots, bitorder="little")
+    rows, cols = np.nonzero(np.diff(bits, axis=1))  # edges at 0..n_slots, row-major
+    first = np.ones(len(rows), np.bool_)
+    first[1:] = rows[1:] != rows[:-1]
+    last = np.ones(len(rows), np.bool_)
+    last[:-1] = rows[1:] != rows[:-1]
+    previous = np.where(first, 0, np.concatenate(([0], cols[:-1])))
+    keep = ~(last & (cols == n_slots))  # a final run of ones reaching the end is implied
+    rows, lengths = rows[keep], (cols - previous)[keep]
+    data, nbytes = _varints(lengths.astype(np.int64))
+    row_len = np.bincount(rows, weights=nbytes, minlength=m).astype(np.int64)
+    return data.tobytes(), np.cumsum(row_len) - row_len, row_len
 
 
 def _kinds(packed: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.uint8]:
@@ -140,12 +168,6 @@ def _kinds(packed: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.uint8]
     kinds[counts == 0] = KIND_EMPTY
     kinds[counts == n_slots] = KIND_FULL
     return kinds
-
-
-def _encode_one(packed_row: npt.NDArray[np.uint8], n_slots: int) -> tuple[int, bytes]:
-    raw = packed_row.tobytes()
-    runs = _encode_runs(np.unpackbits(packed_row, count=n_slots, bitorder="little").astype(bool))
-    return (KIND_RUNS, runs) if len(runs) < len(raw) else (KIND_RAW, raw)
 
 
 def encode_bitmaps(cov: npt.NDArray[np.uint8], fault: npt.NDArray[np.uint8], n_slots: int) -> bytes:
@@ -158,17 +180,37 @@ def encode_bitmaps(cov: npt.NDArray[np.uint8], fault: npt.NDArray[np.uint8], n_s
     n = len(cov)
     cov_kinds, fault_kinds = _kinds(cov, n_slots), _kinds(fault, n_slots)
     busy = np.flatnonzero((cov_kinds == KIND_RAW) | (fault_kinds == KIND_RAW))
+    width = (n_slots + 7) // 8
+    parts = []
+    for rows_all, kinds in ((cov, cov_kinds), (fault, fault_kinds)):
+        raw_rows = busy[kinds[busy] == KIND_RAW]
+        buf, starts, lengths = _encode_runs_many(rows_all[raw_rows], n_slots)
+        shorter = lengths < width  # runs only where they beat the raw bitmap
+        kinds[raw_rows[shorter]] = KIND_RUNS
+        where = dict(
+            zip(
+                raw_rows.tolist(),
+                zip(shorter.tolist(), starts.tolist(), lengths.tolist(), strict=True),
+                strict=True,
+            )
+        )
+        parts.append((rows_all, buf, where))
+
+    def part(k: int, i: int) -> bytes:
+        rows_all, buf, where = parts[k]
+        found = where.get(i)
+        if found is None:
+            return b""
+        use_runs, start, length = found
+        return buf[start : start + length] if use_runs else rows_all[i].tobytes()
+
     payload = bytearray()
     offsets = [0]
-    for i in busy:
-        part = bytearray()
-        cov_part = fault_part = b""
-        if cov_kinds[i] == KIND_RAW:
-            cov_kinds[i], cov_part = _encode_one(cov[i], n_slots)
-        if fault_kinds[i] == KIND_RAW:
-            fault_kinds[i], fault_part = _encode_one(fault[i], n_slots)
-        _varint(len(cov_part), part)
-        payload += part + cov_part + fault_part
+    for i in busy.tolist():
+        cov_part, fault_part = part(0, i), part(1, i)
+        _varint(len(cov_part), payload)
+        payload += cov_part
+        payload += fault_part
         offsets.append(len(payload))
     header = np.array([(BLOCK_MAGIC, 0, n_slots, n, len(busy))], _HEADER)
     return b"".join(

@@ -156,6 +156,23 @@ class Token:
 
 
 @dataclass
+class Drained:
+    """Live state taken for a checkpoint: it covers log records up to ``lsn``."""
+
+    lsn: int
+    deltas: dict[int, list[DayDelta]]
+
+
+@dataclass
+class Prepared:
+    """A checkpoint ready to write: (db, key, value) puts of merged day blocks."""
+
+    drained: Drained
+    puts: list[tuple[bytes, bytes, bytes]]
+    written: int
+
+
+@dataclass
 class CommitResult:
     """What a gateway is told about one committed batch."""
 
@@ -275,9 +292,12 @@ class Store:
         self._persisted_firmware[tenant.id] = rollup.n_firmware
         self._device_ids[tenant.id] = ids
 
-    def _replay_log(self) -> None:
+    def _replay_log(self, upto: int | None = None) -> None:
+        """Apply the log (records up to ``upto`` if given) to the rollups."""
         with self.env.begin() as txn:
-            for _, value in txn.cursor(db=self.db[b"log"]):
+            for key, value in txn.cursor(db=self.db[b"log"]):
+                if upto is not None and _U64.unpack(key)[0] > upto:
+                    break
                 tenant_id = _LOG_HEAD.unpack_from(value)[0]
                 batch = Batch.from_columns_bytes(value[_LOG_HEAD.size :])
                 self.rollups[tenant_id].apply(batch)
@@ -645,61 +665,123 @@ class Store:
 
     def checkpoint(self, now_ns: int | None = None) -> int:
         """Merge the live state into the day blocks and truncate the log; returns the number
-        of device-days written. Also forgets dedupe keys older than the window."""
+        of device-days written. Also forgets dedupe keys older than the window.
+
+        The three steps can run apart (the server's writer does): :meth:`drain_checkpoint`
+        between commits, :meth:`prepare_checkpoint` in another thread while commits go on,
+        :meth:`write_checkpoint` in one short write transaction.
+        """
+        drained = self.drain_checkpoint()
+        return self.write_checkpoint(self.prepare_checkpoint(drained), now_ns)
+
+    def drain_checkpoint(self) -> Drained:
+        """Take the live state of every tenant, with the last log record it includes.
+
+        Call it between commits (in the writer thread): every batch committed up to ``lsn``
+        has been applied, and none after it.
+        """
+        with self.env.begin() as txn:
+            cursor = txn.cursor(db=self.db[b"log"])
+            lsn = _U64.unpack(cursor.key())[0] if cursor.last() else self._checkpoint_lsn(txn)
+        deltas = {tenant_id: rollup.drain() for tenant_id, rollup in self.rollups.items()}
+        return Drained(lsn, {t: d for t, d in deltas.items() if d})
+
+    def prepare_checkpoint(self, drained: Drained) -> Prepared:
+        """Merge drained days with the stored blocks and encode them (no write; any thread)."""
+        try:
+            puts: list[tuple[bytes, bytes, bytes]] = []
+            written = 0
+            with self.env.begin() as txn:
+                for tenant_id, deltas in drained.deltas.items():
+                    rollup = self.rollups[tenant_id]
+                    fw_rank = rollup.fw_rank()
+                    for delta in deltas:
+                        puts.extend(self._merge_day(txn, tenant_id, delta, rollup, fw_rank))
+                        written += len(delta.dev)
+            return Prepared(drained, puts, written)
+        except BaseException:
+            self._restore(drained)
+            raise
+
+    def write_checkpoint(self, prepared: Prepared, now_ns: int | None = None) -> int:
+        """Write prepared blocks, fold the days into ``devstate``, delete the log records
+        they came from; one transaction. On failure the live state is rebuilt from the log."""
         now_ns = time.time_ns() if now_ns is None else now_ns
-        drained = {tenant_id: rollup.drain() for tenant_id, rollup in self.rollups.items()}
+        drained = prepared.drained
 
         def work(txn: lmdb.Transaction) -> int:
-            written = 0
-            for tenant_id, deltas in drained.items():
-                if deltas:
-                    written += self._merge_tenant(txn, tenant_id, deltas)
+            for db, key, value in prepared.puts:
+                txn.put(key, value, db=self.db[db])
+            for tenant_id, deltas in drained.deltas.items():
+                rollup = self.rollups[tenant_id]
+                fw_rank = rollup.fw_rank()
+                state = self._devstate(txn, tenant_id, rollup.n_devices)
+                for delta in deltas:
+                    _merge_devstate(state, delta, fw_rank)
+                txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
             log = self.db[b"log"]
             cursor = txn.cursor(db=log)
-            if cursor.last():
-                txn.put(b"checkpoint_lsn", cursor.key(), db=self.db[b"meta"])
-                txn.drop(log, delete=False)
+            if cursor.first():
+                while True:
+                    key = bytes(cursor.key())
+                    if not key or _U64.unpack(key)[0] > drained.lsn:
+                        break
+                    cursor.delete()
+            txn.put(b"checkpoint_lsn", _U64.pack(drained.lsn), db=self.db[b"meta"])
             self._expire_dedupe(txn, now_ns)
-            return written
+            return prepared.written
 
         try:
             return self._write(work)
         except BaseException:
-            # The drained state is in the log still: rebuild the rollups from it.
-            self._replay_log()
+            self._restore(drained)
             raise
+
+    def _restore(self, drained: Drained) -> None:
+        """Put drained state back: it is still in the log, up to ``drained.lsn``."""
+        self._replay_log(upto=drained.lsn)
+
+    def _merge_day(
+        self,
+        txn: lmdb.Transaction,
+        tenant_id: int,
+        delta: DayDelta,
+        rollup: RollupPy,
+        fw_rank: npt.NDArray[np.int64],
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        """The new bitmap and stats blocks of one tenant-day: stored ones merged with a delta."""
+        key = _TENANT_DAY.pack(tenant_id, delta.day)
+        raw = txn.get(key, db=self.db[b"days"])
+        width = int(delta.dev.max()) + 1
+        if raw:
+            block = decode_bitmaps(raw)
+            cov, fault = block.dense(max(block.n, width))
+        else:
+            cov = np.zeros((width, delta.cov.shape[1]), np.uint8)
+            fault = np.zeros_like(cov)
+        cov[delta.dev] |= delta.cov
+        fault[delta.dev] |= delta.fault
+        raw = txn.get(key, db=self.db[b"daystats"])
+        stats = empty_stats(len(cov))
+        if raw:
+            old = np.frombuffer(raw, STATS_DTYPE)
+            stats[: len(old)] = old
+        stats[delta.dev] = merge_stats(stats[delta.dev], delta.stats, fw_rank)
+        return [
+            (b"days", key, encode_bitmaps(cov, fault, rollup.slots_per_day)),
+            (b"daystats", key, stats.tobytes()),
+        ]
 
     def _merge_tenant(self, txn: lmdb.Transaction, tenant_id: int, deltas: list[DayDelta]) -> int:
         rollup = self.rollups[tenant_id]
-        n = rollup.n_devices
-        n_slots = rollup.slots_per_day
         fw_rank = rollup.fw_rank()
-        state = self._devstate(txn, tenant_id, n)
-        written = 0
+        state = self._devstate(txn, tenant_id, rollup.n_devices)
         for delta in deltas:
-            key = _TENANT_DAY.pack(tenant_id, delta.day)
-            raw = txn.get(key, db=self.db[b"days"])
-            width = int(delta.dev.max()) + 1
-            if raw:
-                block = decode_bitmaps(raw)
-                cov, fault = block.dense(max(block.n, width))
-            else:
-                cov = np.zeros((width, delta.cov.shape[1]), np.uint8)
-                fault = np.zeros_like(cov)
-            cov[delta.dev] |= delta.cov
-            fault[delta.dev] |= delta.fault
-            txn.put(key, encode_bitmaps(cov, fault, n_slots), db=self.db[b"days"])
-            raw = txn.get(key, db=self.db[b"daystats"])
-            stats = empty_stats(len(cov))
-            if raw:
-                old = np.frombuffer(raw, STATS_DTYPE)
-                stats[: len(old)] = old
-            stats[delta.dev] = merge_stats(stats[delta.dev], delta.stats, fw_rank)
-            txn.put(key, stats.tobytes(), db=self.db[b"daystats"])
+            for db, key, value in self._merge_day(txn, tenant_id, delta, rollup, fw_rank):
+                txn.put(key, value, db=self.db[db])
             _merge_devstate(state, delta, fw_rank)
-            written += len(delta.dev)
         txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
-        return written
+        return sum(len(delta.dev) for delta in deltas)
 
     def _expire_dedupe(self, txn: lmdb.Transaction, now_ns: int) -> None:
         cutoff = _U64.pack(max(0, now_ns - self.dedupe_window_ns))

@@ -4,7 +4,9 @@ Requests hand their decoded batches to :meth:`Writer.submit` and wait. The threa
 whatever batches are waiting (up to ``max_group``), commits them as one fsync'd transaction
 (``Store.commit``) and only then resolves each request's future: group commit, so one fsync
 serves many requests. Between groups it checkpoints the live state every
-``checkpoint_interval_s``. If a commit fails, every request of that group gets the error and
+``checkpoint_interval_s``: it drains the live state between two groups, a second thread merges
+and encodes the day blocks while commits go on, and this thread writes them in one short
+transaction. If a commit fails, every request of that group gets the error and
 nothing of the group is stored.
 """
 
@@ -15,10 +17,11 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from core.batch import Batch
-from core.store import CommitResult, Store
+from core.store import CommitResult, Prepared, Store
 
 log = logging.getLogger("uptally.writer")
 
@@ -61,7 +64,9 @@ class Writer:
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="uptally-writer", daemon=True)
         self._observers: list[object] = [on_group] if on_group else []
-        self.failed: BaseException | None = None
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="uptally-checkpoint")
+        self._pending: Future[Prepared] | None = None
+        self._started = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -86,7 +91,10 @@ class Writer:
         last_checkpoint = time.monotonic()
         stopping = False
         while not stopping:
-            timeout = max(0.0, last_checkpoint + self.checkpoint_interval_s - time.monotonic())
+            if self._pending is not None:
+                timeout = 0.005  # look for the prepared checkpoint soon
+            else:
+                timeout = max(0.0, last_checkpoint + self.checkpoint_interval_s - time.monotonic())
             try:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -100,9 +108,43 @@ class Writer:
                     group.append(item)
             if group:
                 self._commit(group)
-            if stopping or time.monotonic() - last_checkpoint >= self.checkpoint_interval_s:
-                self._checkpoint()
+            if self._pending is not None and (self._pending.done() or stopping):
+                self._finish_checkpoint()
+            if stopping:
+                self._checkpoint_now()
+            elif self._pending is None and (
+                time.monotonic() - last_checkpoint >= self.checkpoint_interval_s
+            ):
+                self._start_checkpoint()
                 last_checkpoint = time.monotonic()
+        self._checkpointer.shutdown(wait=True)
+
+    def _start_checkpoint(self) -> None:
+        """Drain the live state now (between commits) and merge it in the background."""
+        self._started = time.perf_counter()
+        try:
+            drained = self.store.drain_checkpoint()
+        except Exception as exc:
+            log.error("checkpoint drain failed: %s", exc)
+            return
+        self._pending = self._checkpointer.submit(self.store.prepare_checkpoint, drained)
+
+    def _finish_checkpoint(self) -> None:
+        """Write the prepared blocks: one short transaction on this thread."""
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        try:
+            self.store.write_checkpoint(pending.result())
+        except Exception as exc:  # the live state was rebuilt from the log: retried later
+            log.error("checkpoint failed: %s", exc)
+            return
+        self.stats.checkpoints += 1
+        self.stats.last_checkpoint_seconds = time.perf_counter() - self._started
+
+    def _checkpoint_now(self) -> None:
+        self._start_checkpoint()
+        if self._pending is not None:
+            self._finish_checkpoint()
 
     def _drain(self, first: object) -> list[object]:
         items = [] if first is None else [first]
@@ -130,16 +172,6 @@ class Writer:
             observer(len(group), took)  # type: ignore[operator]
         for item, result in zip(group, results, strict=True):
             item.loop.call_soon_threadsafe(_set_result, item.future, result)
-
-    def _checkpoint(self) -> None:
-        started = time.perf_counter()
-        try:
-            self.store.checkpoint()
-        except Exception as exc:  # the log still holds everything: retried next interval
-            log.error("checkpoint failed: %s", exc)
-            return
-        self.stats.checkpoints += 1
-        self.stats.last_checkpoint_seconds = time.perf_counter() - started
 
 
 def _set_result(future: asyncio.Future[CommitResult], result: CommitResult) -> None:

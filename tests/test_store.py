@@ -246,3 +246,46 @@ def test_stored_state_depends_only_on_the_set_of_frames(engine, tmp_path_factory
             int(stats["frames"].sum()) for _, _, stats in dupstore.day_blocks(t.id, 0, 2**32 - 1)
         )
         assert extra == len(frames) + len(dup)
+
+
+def test_failed_checkpoint_loses_and_doubles_nothing(engine, tmp_path, monkeypatch) -> None:
+    frames = [[f"d{i % 7}", NOW_S - 3600 + 37 * i, int(i % 11 == 0)] for i in range(200)]
+    with Store(tmp_path / "control", engine=engine) as control:
+        t = control.add_tenant("acme")
+        control.ingest(t.id, body(frames[:100], seq=1), NOW)
+        control.ingest(t.id, body(frames[100:], seq=2), NOW)
+        control.checkpoint(NOW)
+        expected = export(control, t.id)
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body(frames[:100], seq=1), NOW)
+        drained = s.drain_checkpoint()
+        prepared = s.prepare_checkpoint(drained)
+        s.ingest(t.id, body(frames[100:], seq=2), NOW)  # committed while the checkpoint ran
+
+        def boom(txn, now_ns):
+            raise OSError("disk went away")
+
+        monkeypatch.setattr(s, "_expire_dedupe", boom)
+        with pytest.raises(OSError):
+            s.write_checkpoint(prepared, NOW)
+        monkeypatch.undo()
+        assert s.log_records == 2
+        s.checkpoint(NOW)
+        assert s.log_records == 0
+        assert export(s, t.id) == expected
+
+
+def test_checkpoint_keeps_log_records_committed_after_its_drain(engine, tmp_path) -> None:
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
+        drained = s.drain_checkpoint()
+        s.ingest(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
+        s.write_checkpoint(s.prepare_checkpoint(drained), NOW)
+        assert s.log_records == 1  # the second batch is not in the blocks yet: kept
+        s.env.close()
+    with Store(tmp_path / "db", engine=engine) as s:  # restart: replays it
+        s.checkpoint(NOW)
+        assert sorted(export(s, 1)["devices"]) == ["a", "b"]
+        assert sum(int(st["frames"].sum()) for _, _, st in s.day_blocks(1, 0, 2**32 - 1)) == 2
