@@ -107,7 +107,8 @@ cdef packed struct StatsRow:
     uint8_t last_status
 
 
-# The hot state of one device: 56 bytes. ``frames == 0`` means the device holds nothing.
+# The hot state of one device: 60 bytes, its heartbeat included (under a cache line).
+# ``frames == 0`` means the device holds nothing.
 # The stats row is the one of day ``day``; the coverage run is the slots
 # [day * slots_per_day + run_a, ... + run_n), kept relative to that day so it fits 32 bits.
 # What does not fit here goes to the overflow vectors and is merged by drain().

@@ -9,7 +9,7 @@ that); RollupPy is the specification, read it first. What differs is how:
   rollup, with the GIL released, so several threads may decode for one tenant at once.
   Pass two interns device ids and firmware strings in C hash tables (``_rollup_intern.pxi``)
   and fills the numpy columns, under the rollup's lock, still without the GIL.
-* ``apply`` keeps one compact :c:type:`DevState` per device (56 bytes: the current coverage
+* ``apply`` keeps one compact :c:type:`DevState` per device (60 bytes: the current coverage
   run and the stats row of the device's latest day); anything else (a new run after a gap, a
   fault slot, a late frame, a finished day) goes to overflow vectors (``_rollup_state.pxi``).
 * ``drain`` turns runs and overflow into per-day bitmaps and stats rows, merged by the rules

@@ -317,6 +317,12 @@ cdef inline int read_value(const unsigned char *buf, Py_ssize_t end, Py_ssize_t 
             v.u = upt_be32(buf + pos + 1)
             ppos[0] = pos + 5
             return E_OK
+        elif b == 0xD0 and left > 1:  # int8 (rssi)
+            v.kind = INT
+            v.neg = buf[pos + 1] >= 0x80
+            v.u = <uint64_t>(<int64_t>(<signed char>buf[pos + 1]))
+            ppos[0] = pos + 2
+            return E_OK
         elif b == 0xCB and left > 8:  # float64
             v.kind = FLOAT
             v.f = upt_f64(upt_be64(buf + pos + 1))
