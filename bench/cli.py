@@ -25,6 +25,7 @@ from bench.common import RESULTS_DIR, write_json
 BENCHES: dict[str, str] = {
     "decode": "bench.decode",
     "query": "bench.query",
+    "e2e": "bench.e2e",
 }
 
 

@@ -1,0 +1,988 @@
+"""End-to-end benchmark: gateway clients posting batches to a live server, durable commits.
+
+What runs, per engine (the Cython extension, then the Python twin, ``UPTALLY_NO_EXTENSIONS=1``),
+each against its own fresh server:
+
+* The real server, ``python -m core.cli serve``, as a child process on 127.0.0.1 with a fresh
+  data directory on disk (fsync'd group commits as in production: nothing is weakened), the
+  default writer and checkpoint settings (overridable with ``UPTALLY_*`` variables), and one
+  tenant whose plan has no effective rate limit (``rate_fps = 1e12`` in a config file).
+* The load generator in its own process (:class:`LoadProcess`): ``senders`` concurrent aiohttp
+  senders over keep-alive connections, each posting as its own gateway (``bench-gw-00``...)
+  one batch at a time and waiting for the answer (a closed loop). Every body is encoded before
+  the timed phase starts; every body has a new ``seq`` and its own frames (compact form,
+  ``[device, ts, status, battery, rssi]``, devices of a 100,000-device fleet ``site-042/dev-
+  00017`` in a shuffled cycle, timestamps rising over the last hour of the server's clock), so
+  dedupe never short-circuits and every frame is accepted.
+* First an untimed warm-up phase sends every device once (the server interns all ids), then
+  one timed phase per batch size (100, 1,000, 10,000 frames).
+
+Measured per timed phase, over the window from the first request to the last answer:
+acknowledged frames/s (frames the answers say were accepted, i.e. durably committed),
+batches/s (200 answers), acknowledgement latency (from just before the request is sent to the
+whole answer read, per batch: p50, p99, max), non-200 answers and transport errors (must be 0),
+the generator's CPU time (``getrusage`` of its process over the window) and the server
+process's CPU time (``/proc/PID/stat``, and per thread: the event-loop thread vs. the others,
+i.e. decode pool and writer), each as a share of one core. A phase stops sending new batches
+after ``duration_s`` or when its pre-encoded bodies run out, whichever comes first, then waits
+for the batches in flight.
+
+After the server stops (SIGTERM, exit code 0, which checkpoints everything), the store is
+opened and the frames counted in the stored day blocks (sum of the per-device-day ``frames``
+counters) must equal the frames acknowledged as accepted, warm-up included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import pickle
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from bench.common import REPO, environment, rate
+from bench.fleet import Fleet
+
+NAME = "e2e"
+DESCRIPTION = "end-to-end ingest: concurrent gateways posting to a live server, durable commits"
+
+ENGINES = ("cython", "python")
+ENGINE_CODES = {"cython": "c", "python": "py"}
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+# --- bodies: a vectorised encoder of compact batches ---------------------------------------
+
+
+def frame_dtype(id_len: int) -> np.dtype[Any]:
+    """The bytes of one compact frame ``[id, ts, status, battery, rssi]`` as msgpack encodes
+    it, for ``ts`` in 2**16..2**32-1 (uint32), ``status`` 0..127 and ``battery`` 0..127
+    (positive fixints) and ``rssi`` in -128..-33 (int8): a fixed 11 + ``id_len`` bytes."""
+    id_head = [("id_h", "u1")] if id_len < 32 else [("id_h", "u1"), ("id_n", "u1")]
+    return np.dtype(
+        [("arr", "u1")]
+        + id_head
+        + [
+            ("id", f"S{id_len}"),
+            ("ts_h", "u1"),
+            ("ts", ">u4"),
+            ("status", "u1"),
+            ("battery", "u1"),
+            ("rssi_h", "u1"),
+            ("rssi", "i1"),
+        ]
+    )
+
+
+class BodyFactory:
+    """Batch bodies of a fleet, byte for byte what ``msgpack.packb`` makes of
+    ``{"gateway": g, "seq": s, "frames": [[id, ts, status, battery, rssi], ...]}``, built with
+    numpy so that millions of frames take a fraction of a second.
+
+    Frame ``g`` of a run goes to device ``order[g % n_devices]`` (a fixed shuffle, so each
+    batch holds different devices whenever the fleet is larger than a batch); its timestamp
+    is given by the caller (see :meth:`bodies`). Status is 0 on 99 % of frames (else 1..3),
+    battery 5..100 %, rssi -120..-40 dBm.
+    """
+
+    def __init__(self, fleet: Fleet, seed: int = 0) -> None:
+        self.fleet = fleet
+        ids = fleet.device_ids()
+        self.id_len = len(ids[0])
+        if any(len(i) != self.id_len for i in ids) or not ids[0].isascii():
+            raise ValueError("the encoder needs ASCII ids of one length")
+        self.ids = np.array([i.encode() for i in ids], dtype=f"S{self.id_len}")
+        self.dtype = frame_dtype(self.id_len)
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(fleet.n_devices)
+
+    def frames(self, first: int, n: int, ts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """``n`` encoded frames, numbers ``first`` .. ``first + n - 1``, with timestamps
+        ``ts`` (Unix seconds, one per frame), as a structured array whose bytes are the
+        concatenated msgpack frames."""
+        rng = self.rng
+        out = np.empty(n, self.dtype)
+        out["arr"] = 0x95
+        if self.id_len < 32:
+            out["id_h"] = 0xA0 | self.id_len
+        else:
+            out["id_h"] = 0xD9
+            out["id_n"] = self.id_len
+        g = np.arange(first, first + n, dtype=np.int64)
+        out["id"] = self.ids[self.order[g % self.fleet.n_devices]]
+        if ts.min() < 1 << 16 or ts.max() >= 1 << 32:
+            raise ValueError("timestamps must fit the uint32 encoding")
+        out["ts_h"] = 0xCE
+        out["ts"] = ts
+        out["status"] = np.where(rng.random(n) < 0.01, rng.integers(1, 4, n), 0)
+        out["battery"] = rng.integers(5, 101, n)
+        out["rssi_h"] = 0xD0
+        out["rssi"] = rng.integers(-120, -39, n)
+        return out
+
+    @staticmethod
+    def body(gateway: str, seq: int, frames: np.ndarray[Any, Any]) -> bytes:
+        """One batch body around already encoded frames."""
+        packer = msgpack.Packer()
+        head = (
+            b"\x83"
+            + packer.pack("gateway")
+            + packer.pack(gateway)
+            + packer.pack("seq")
+            + packer.pack(seq)
+            + packer.pack("frames")
+            + packer.pack_array_header(len(frames))
+        )
+        return head + frames.tobytes()
+
+
+def timestamps(first: int, n: int, total: int, t_lo: int, t_hi: int) -> np.ndarray[Any, Any]:
+    """Timestamps of frames ``first..first+n-1`` out of ``total``, rising evenly from
+    ``t_lo`` to ``t_hi`` (Unix seconds)."""
+    g = np.arange(first, first + n, dtype=np.int64)
+    return t_lo + (g * (t_hi - t_lo)) // max(1, total)
+
+
+# --- the load generator --------------------------------------------------------------------
+
+
+@dataclass
+class LoadSpec:
+    """One phase of load: ``senders`` gateways, each posting its share of ``batches``
+    batches of ``batch_size`` frames in a closed loop, for at most ``duration_s`` seconds.
+
+    Frame timestamps rise from ``now - window_s[0]`` to ``now - window_s[1]`` (``now`` read
+    when the bodies are encoded) across the phase. Sequence numbers are
+    ``seq_base + i`` for a sender's ``i``-th batch, so phases with distinct ``seq_base``
+    never collide. ``frame_base`` shifts where in the fleet's cycle the phase starts.
+    """
+
+    url: str
+    token: str
+    batch_size: int = 1_000
+    batches: int = 1_000
+    senders: int = 16
+    duration_s: float = 10.0
+    devices: int = 100_000
+    devices_per_site: int = 200
+    seq_base: int = 0
+    frame_base: int = 0
+    window_s: tuple[int, int] = (3_540, 60)
+    gateway_prefix: str = "bench-gw"
+    seed: int = 0
+    timeout_s: float = 120.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("token")
+        d["window_s"] = list(self.window_s)
+        return d
+
+
+@dataclass
+class LoadResult:
+    """What one phase measured; rates are over ``window_s`` (first request to last answer)."""
+
+    batch_size: int
+    senders: int
+    encoded_batches: int
+    encoded_bytes: int
+    encode_s: float
+    sent: int = 0
+    acked: int = 0  # 200 answers
+    frames_acked: int = 0  # frames the 200 answers say were accepted
+    rejected: int = 0
+    warnings: int = 0
+    duplicates: int = 0
+    non_200: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    window_s: float = 0.0
+    ended_by: str = ""
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    gen_cpu_s: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames_acked / self.window_s if self.window_s else 0.0
+
+    @property
+    def bps(self) -> float:
+        return self.acked / self.window_s if self.window_s else 0.0
+
+    @property
+    def failures(self) -> int:
+        return sum(self.non_200.values()) + sum(self.errors.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["frames_per_s"] = self.fps
+        d["batches_per_s"] = self.bps
+        d["gen_cpu_share"] = self.gen_cpu_s / self.window_s if self.window_s else None
+        return d
+
+
+def encode_phase(spec: LoadSpec, now_s: int | None = None) -> list[list[bytes]]:
+    """The phase's bodies, one list per sender (batch ``k`` goes to sender ``k % senders``)."""
+    now_s = int(time.time()) if now_s is None else now_s
+    factory = BodyFactory(Fleet(spec.devices, spec.devices_per_site), seed=spec.seed)
+    total = spec.batches * spec.batch_size
+    t_lo, t_hi = now_s - spec.window_s[0], now_s - spec.window_s[1]
+    per_sender: list[list[bytes]] = [[] for _ in range(spec.senders)]
+    chunk = max(1, 1_000_000 // spec.batch_size)  # batches encoded per numpy pass
+    for k0 in range(0, spec.batches, chunk):
+        k1 = min(spec.batches, k0 + chunk)
+        first = k0 * spec.batch_size
+        n = (k1 - k0) * spec.batch_size
+        frames = factory.frames(spec.frame_base + first, n, timestamps(first, n, total, t_lo, t_hi))
+        for k in range(k0, k1):
+            s = k % spec.senders
+            part = frames[(k - k0) * spec.batch_size : (k - k0 + 1) * spec.batch_size]
+            gateway = f"{spec.gateway_prefix}-{s:02d}"
+            seq = spec.seq_base + k // spec.senders
+            per_sender[s].append(BodyFactory.body(gateway, seq, part))
+    return per_sender
+
+
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+async def _post_all(
+    spec: LoadSpec,
+    bodies: list[list[bytes]],
+    result: LoadResult,
+    on_ready: Any = None,
+) -> None:
+    import aiohttp
+
+    headers = {
+        "Authorization": f"Bearer {spec.token}",
+        "Content-Type": "application/msgpack",
+        "Accept": "application/msgpack",
+    }
+    url = spec.url.rstrip("/") + "/v1/ingest"
+    connector = aiohttp.TCPConnector(limit=spec.senders, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
+    latencies: list[float] = []
+    non_200: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    last_answer = 0.0
+    deadline = math.inf
+    stopped_by_time = False
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # open the keep-alive connections before the clock starts
+        async def touch() -> None:
+            async with session.get(spec.url.rstrip("/") + "/healthz") as r:
+                await r.read()
+
+        await asyncio.gather(*(touch() for _ in range(spec.senders)))
+        if on_ready is not None:
+            await asyncio.get_running_loop().run_in_executor(None, on_ready)
+
+        async def sender(mine: list[bytes]) -> None:
+            nonlocal last_answer, stopped_by_time
+            perf = time.perf_counter
+            unpackb = msgpack.unpackb
+            for body in mine:
+                if perf() >= deadline:
+                    stopped_by_time = True
+                    return
+                t0 = perf()
+                result.sent += 1
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        raw = await resp.read()
+                        status = resp.status
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    errors[type(exc).__name__] += 1
+                    last_answer = perf()
+                    continue
+                t1 = perf()
+                last_answer = t1
+                latencies.append(t1 - t0)
+                if status != 200:
+                    non_200[str(status)] += 1
+                    continue
+                answer = unpackb(raw)
+                result.acked += 1
+                result.frames_acked += answer["accepted"]
+                result.rejected += answer["rejected"]
+                result.warnings += answer["warnings"]
+                result.duplicates += bool(answer["duplicate"])
+
+        cpu0 = _cpu_s()
+        started = time.perf_counter()
+        deadline = started + spec.duration_s
+        await asyncio.gather(*(sender(mine) for mine in bodies))
+        result.gen_cpu_s = _cpu_s() - cpu0
+        result.window_s = max(last_answer, started) - started
+    result.ended_by = "time" if stopped_by_time else "bodies"
+    result.non_200 = dict(non_200)
+    result.errors = dict(errors)
+    if latencies:
+        lat = np.array(latencies) * 1e3
+        result.latency_ms = {
+            "p50": float(np.percentile(lat, 50)),
+            "p90": float(np.percentile(lat, 90)),
+            "p99": float(np.percentile(lat, 99)),
+            "max": float(lat.max()),
+            "mean": float(lat.mean()),
+        }
+
+
+def run_load(spec: LoadSpec, on_ready: Any = None) -> LoadResult:
+    """Encode the phase's bodies (untimed), open one keep-alive connection per sender, call
+    ``on_ready()`` (a blocking hook: e.g. wait for a go signal), then post everything and
+    return the measurements. Runs in the calling process, on uvloop when available."""
+    t0 = time.perf_counter()
+    bodies = encode_phase(spec)
+    result = LoadResult(
+        batch_size=spec.batch_size,
+        senders=spec.senders,
+        encoded_batches=sum(len(b) for b in bodies),
+        encoded_bytes=sum(len(x) for b in bodies for x in b),
+        encode_s=time.perf_counter() - t0,
+    )
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(_post_all(spec, bodies, result, on_ready))
+    return result
+
+
+def load_child() -> None:
+    """Body of the :class:`LoadProcess` subprocess: a pickled :class:`LoadSpec` on stdin,
+    then ``ready`` on stdout, ``go`` on stdin, and the result as one JSON line on stdout."""
+    spec = pickle.load(sys.stdin.buffer)
+
+    def ready() -> None:
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit(1)
+
+    try:
+        result: dict[str, Any] = run_load(spec, ready).as_dict()
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(result), flush=True)
+
+
+_CHILD = "from bench.e2e import load_child; load_child()"
+
+
+class LoadProcess:
+    """:func:`run_load` in a separate Python process (``python -c``, so it does not depend
+    on the caller's ``__main__``), with a start handshake so that the caller can take
+    readings right before and after the timed part::
+
+        with LoadProcess(spec) as load:
+            load.wait_ready()   # bodies encoded, connections open
+            ...                 # readings before
+            result = load.go()  # timed phase; returns LoadResult.as_dict()
+    """
+
+    def __init__(self, spec: LoadSpec) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=False,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in, self._out = self.proc.stdin, self.proc.stdout
+        pickle.dump(spec, self._in)
+        self._in.flush()
+
+    def _line(self) -> str:
+        line = self._out.readline().decode().strip()
+        if not line:
+            code = self.proc.wait(30)
+            raise RuntimeError(f"the load generator exited with {code} (its stderr is above)")
+        return line
+
+    def wait_ready(self) -> None:
+        line = self._line()
+        if line != "ready":
+            raise RuntimeError(f"load generator: {line}")
+
+    def go(self) -> dict[str, Any]:
+        self._in.write(b"go\n")
+        self._in.flush()
+        result: dict[str, Any] = json.loads(self._line())
+        if "error" in result:
+            raise RuntimeError(f"load generator failed: {result['error']}")
+        return result
+
+    def close(self) -> None:
+        for f in (self._in, self._out):
+            f.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> LoadProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- the server ----------------------------------------------------------------------------
+
+CONFIG_TOML = """\
+# written by bench/e2e.py: a plan without an effective rate limit
+[plans.standard]
+rate_fps = 1e12
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def provision(data: Path, tenant: str = "bench", plan: str = "standard") -> tuple[int, str]:
+    """Create the tenant and an ingest token in a fresh store; returns (tenant id, token)."""
+    from core.store import Store
+
+    with Store(data) as store:
+        t = store.add_tenant(tenant, plan=plan)
+        token = store.add_token(t.id, "ingest")[0]
+    return t.id, token
+
+
+def proc_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of a process and of its threads, from ``/proc``:
+    ``{"total", "main", "others"}``; main is the thread whose id is the process id (the
+    server's event loop), others the decode pool and the writer."""
+
+    def read(path: str) -> float:
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    total = read(f"/proc/{pid}/stat")
+    main = read(f"/proc/{pid}/task/{pid}/stat")
+    return {"total": total, "main": main, "others": total - main}
+
+
+class BenchServer:
+    """``python -m core.cli serve`` in a child process on 127.0.0.1, with its own config
+    file and log file in ``workdir``; ``engine`` "python" sets ``UPTALLY_NO_EXTENSIONS=1``,
+    "cython" clears it (and the server must then report the C engine)."""
+
+    def __init__(
+        self, data: Path, workdir: Path, engine: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.port = _free_port()
+        self.data = data
+        self.engine = engine
+        config = workdir / "uptally.toml"
+        config.write_text(CONFIG_TOML)
+        self.log_path = workdir / f"server-{engine}.log"
+        environ = {k: v for k, v in os.environ.items() if k != "UPTALLY_NO_EXTENSIONS"}
+        environ.update({"UPTALLY_PORT": str(self.port), "UPTALLY_HOST": "127.0.0.1"})
+        if engine == "python":
+            environ["UPTALLY_NO_EXTENSIONS"] = "1"
+        environ.update(env or {})
+        cmd = [sys.executable, "-m", "core.cli", "serve", "--data", str(data)]
+        cmd += ["--config", str(config)]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.health = self._wait_ready()
+        want = ENGINE_CODES[engine]
+        if self.health.get("engine") != want:
+            self.stop()
+            raise RuntimeError(f"server runs engine {self.health.get('engine')!r}, not {want!r}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    health: dict[str, Any] = json.loads(r.read())
+                    return health
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"server did not start: {self.log_tail()}")
+
+    def log_tail(self, n: int = 2_000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 120.0) -> int:
+        """SIGTERM, then wait: the server finishes in-flight requests, commits and
+        checkpoints. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = -9
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        self._log.close()
+
+
+def stored_frames(data: Path, tenant_id: int) -> tuple[int, int]:
+    """(frames in the tenant's stored day blocks, records left in the log) of a closed
+    store: the sum of the per-device-day ``frames`` counters over every day."""
+    from core.store import Store
+
+    with Store(data, readonly=True) as store:
+        total = 0
+        for day in store.stored_days(tenant_id):
+            for _, _, stats in store.day_blocks(tenant_id, day, day):
+                total += int(stats["frames"].sum())
+        return total, store.log_records
+
+
+# --- the benchmark -------------------------------------------------------------------------
+
+
+@dataclass
+class E2EConfig:
+    """What to run. The defaults are the full benchmark; :meth:`quick_config` a small one.
+
+    A timed phase sends at most ``max_frames`` (per engine) frames' worth of pre-encoded
+    batches, and stops sending after ``duration_s`` (per engine).
+    """
+
+    devices: int = 100_000
+    devices_per_site: int = 200
+    senders: int = 16
+    batch_sizes: tuple[int, ...] = (100, 1_000, 10_000)
+    engines: tuple[str, ...] = ENGINES
+    duration_s: dict[str, float] = field(default_factory=lambda: {"cython": 8.0, "python": 4.0})
+    max_frames: dict[str, int] = field(
+        default_factory=lambda: {"cython": 30_000_000, "python": 600_000}
+    )
+    warmup_batch: int = 1_000
+    #: extra ``UPTALLY_*`` settings for the servers (default: the server's own defaults)
+    server_env: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    quick: bool = False
+
+    @classmethod
+    def quick_config(cls) -> E2EConfig:
+        """A run of well under 30 s: 20,000 devices, short phases."""
+        return cls(
+            devices=20_000,
+            senders=8,
+            duration_s={"cython": 1.5, "python": 1.0},
+            max_frames={"cython": 3_000_000, "python": 60_000},
+            quick=True,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["batch_sizes"] = list(self.batch_sizes)
+        d["engines"] = list(self.engines)
+        return d
+
+
+def _extension_built() -> tuple[bool, str]:
+    if os.environ.get("UPTALLY_NO_EXTENSIONS"):
+        return False, "UPTALLY_NO_EXTENSIONS is set"
+    try:
+        import core._rollup  # noqa: F401
+    except ImportError:
+        return False, "core._rollup not built"
+    return True, ""
+
+
+#: Server metrics read around each phase (unlabelled series of ``/metrics``).
+SERVER_SERIES = (
+    "uptally_commit_seconds_sum",
+    "uptally_commit_seconds_count",
+    "uptally_group_batches_sum",
+    "uptally_ack_seconds_sum",
+    "uptally_ack_seconds_count",
+)
+
+
+def server_metrics(url: str) -> dict[str, float]:
+    """The :data:`SERVER_SERIES` values of the server's ``/metrics`` now."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = dict.fromkeys(SERVER_SERIES, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in out:
+            out[name] = float(value)
+    return out
+
+
+def run_phase(server: BenchServer, spec: LoadSpec) -> dict[str, Any]:
+    """One load phase against a running server, with the server's CPU and metrics read
+    right before and right after the generator's timed part.
+
+    Adds ``server_cpu_s`` / ``server_cpu_share`` (total, event-loop thread, other threads)
+    and ``server``: group commits in the window, the writer's share of the window spent in
+    ``Store.commit``, the mean batches per group and the mean server-side ack time (from
+    the request's arrival in the handler to its answer)."""
+    with LoadProcess(spec) as load:
+        load.wait_ready()
+        m0 = server_metrics(server.url)
+        cpu0 = proc_cpu_s(server.pid)
+        wall0 = time.perf_counter()
+        out = load.go()
+        wall = time.perf_counter() - wall0
+        cpu1 = proc_cpu_s(server.pid)
+        m1 = server_metrics(server.url)
+    window = out["window_s"] or wall
+    out["server_cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu0}
+    out["server_cpu_share"] = {k: v / window for k, v in out["server_cpu_s"].items()}
+    d = {k: m1[k] - m0[k] for k in m0}
+    commits = d["uptally_commit_seconds_count"]
+    acks = d["uptally_ack_seconds_count"]
+    out["server"] = {
+        "commits": int(commits),
+        "writer_commit_share": d["uptally_commit_seconds_sum"] / window,
+        "mean_commit_ms": 1e3 * d["uptally_commit_seconds_sum"] / commits if commits else None,
+        "mean_group_batches": d["uptally_group_batches_sum"] / commits if commits else None,
+        "mean_server_ack_ms": 1e3 * d["uptally_ack_seconds_sum"] / acks if acks else None,
+    }
+    return out
+
+
+def run_engine(cfg: E2EConfig, engine: str, log: Any) -> dict[str, Any]:
+    """Start a fresh server with ``engine``, warm it up, run every batch size, stop it and
+    check the stored frames against the acknowledged ones."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"uptally-e2e-{engine}-"))
+    data = tmp / "data"
+    row: dict[str, Any] = {"engine": engine, "phases": []}
+    try:
+        tenant_id, token = provision(data)
+        server = BenchServer(data, tmp, engine, cfg.server_env)
+        acked_total = 0
+        try:
+            base = LoadSpec(
+                url=server.url,
+                token=token,
+                senders=cfg.senders,
+                devices=cfg.devices,
+                devices_per_site=cfg.devices_per_site,
+                seed=cfg.seed,
+            )
+            warm = replace(
+                base,
+                batch_size=cfg.warmup_batch,
+                batches=math.ceil(cfg.devices / cfg.warmup_batch),
+                duration_s=600.0,
+                seq_base=0,
+                window_s=(3_590, 3_560),
+            )
+            t0 = time.perf_counter()
+            w = run_phase(server, warm)
+            acked_total += w["frames_acked"]
+            row["warmup"] = w
+            log(
+                f"  {engine:7} warm-up: {w['frames_acked']:,} frames (every device once) in "
+                f"{time.perf_counter() - t0:.1f} s, failures {_failures(w)}"
+            )
+            for i, size in enumerate(cfg.batch_sizes, start=1):
+                batches = max(cfg.senders, cfg.max_frames[engine] // size)
+                spec = replace(
+                    base,
+                    batch_size=size,
+                    batches=batches,
+                    duration_s=cfg.duration_s[engine],
+                    seq_base=i * 1_000_000_000,
+                    frame_base=i * 7_919,
+                )
+                r = run_phase(server, spec)
+                r["spec"] = spec.as_dict()
+                acked_total += r["frames_acked"]
+                row["phases"].append(r)
+                lat = r["latency_ms"]
+                log(
+                    f"  {engine:7} {size:>6,}-frame batches: {rate(r['frames_per_s']):>6} "
+                    f"frames/s {r['batches_per_s']:>8,.0f} batches/s  p50 "
+                    f"{lat.get('p50', math.nan):7.2f} ms  p99 {lat.get('p99', math.nan):7.2f} "
+                    f"ms  failures {_failures(r)}  gen cpu {r['gen_cpu_share']:.2f}  server cpu "
+                    f"{r['server_cpu_share']['total']:.2f} ({r['window_s']:.1f} s, "
+                    f"ended by {r['ended_by']})"
+                )
+        finally:
+            code = server.stop()
+            row["server_exit"] = code
+            if code != 0:
+                row["server_log"] = server.log_tail()
+        stored, log_left = stored_frames(data, tenant_id)
+        row["check"] = {
+            "acked_frames": acked_total,
+            "stored_frames": stored,
+            "log_records_left": log_left,
+            "server_exit": code,
+            "pass": stored == acked_total and code == 0,
+        }
+        log(
+            f"  {engine:7} stored frames {stored:,} vs acknowledged {acked_total:,}, exit "
+            f"{code}: {'PASS' if row['check']['pass'] else 'FAIL'}"
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return row
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _failures(r: dict[str, Any]) -> int:
+    return int(sum(r["non_200"].values()) + sum(r["errors"].values()))
+
+
+def _phase(rows: list[dict[str, Any]], engine: str, size: int) -> dict[str, Any] | None:
+    for row in rows:
+        if row["engine"] == engine and "phases" in row:
+            for p in row["phases"]:
+                if p["batch_size"] == size:
+                    return p
+    return None
+
+
+TARGET_SIZE = 1_000
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets at 1,000-frame batches (``pass`` None when not measured)."""
+    c = _phase(rows, "cython", TARGET_SIZE)
+    p = _phase(rows, "python", TARGET_SIZE)
+    fps = c["frames_per_s"] if c else None
+    p99 = c["latency_ms"].get("p99") if c else None
+    ratio = fps / p["frames_per_s"] if fps and p and p["frames_per_s"] else None
+    out = [
+        ("cython e2e >= 20M frames/s (1,000-frame batches)", fps, 20e6, ">="),
+        ("cython p99 ack < 20 ms (1,000-frame batches)", p99, 20.0, "<"),
+        ("cython >= 20x Python twin (1,000-frame batches)", ratio, 20.0, ">="),
+    ]
+    return [
+        {
+            "target": name,
+            "value": value,
+            "threshold": thr,
+            "pass": None if value is None else (value >= thr if op == ">=" else value < thr),
+        }
+        for name, value, thr, op in out
+    ]
+
+
+def check(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every phase had only 200 answers, nothing was rejected or deduplicated, and every
+    engine's store holds exactly the acknowledged frames."""
+    problems = []
+    for row in rows:
+        if "skipped" in row:
+            continue
+        for p in [row["warmup"], *row["phases"]]:
+            if _failures(p):
+                problems.append(
+                    f"{row['engine']} {p['batch_size']}: non-200 {p['non_200']} "
+                    f"errors {p['errors']}"
+                )
+            if p["rejected"] or p["duplicates"]:
+                problems.append(
+                    f"{row['engine']} {p['batch_size']}: {p['rejected']} rejected frames, "
+                    f"{p['duplicates']} duplicate batches"
+                )
+        if not row["check"]["pass"]:
+            problems.append(f"{row['engine']}: stored frames check failed {row['check']}")
+    return {"agree": not problems, "problems": problems}
+
+
+def run(cfg: E2EConfig, log: Any = print) -> dict[str, Any]:
+    """Run the benchmark; returns the result document (JSON-able): ``config``,
+    ``environment``, ``results`` (one row per engine: ``warmup``, ``phases``, ``check``),
+    ``targets`` and ``check``."""
+    log(
+        f"e2e bench: {'quick' if cfg.quick else 'full'} run, {cfg.senders} senders, "
+        f"{Fleet(cfg.devices, cfg.devices_per_site).describe()}"
+    )
+    rows: list[dict[str, Any]] = []
+    for engine in cfg.engines:
+        if engine == "cython":
+            built, why = _extension_built()
+            if not built:
+                rows.append({"engine": engine, "skipped": why})
+                log(f"  {engine:7} skipped: {why}")
+                continue
+        rows.append(run_engine(cfg, engine, log))
+    return {
+        "bench": NAME,
+        "schema": 1,
+        "config": cfg.as_dict(),
+        "environment": environment(),
+        "results": rows,
+        "targets": targets(rows),
+        "check": check(rows),
+    }
+
+
+def report(doc: dict[str, Any]) -> str:
+    """The printed table."""
+    cfg = doc["config"]
+    lines = [
+        "",
+        f"end to end, live server, durable commits: {cfg['senders']} concurrent gateways, "
+        f"{Fleet(cfg['devices'], cfg['devices_per_site']).describe()}"
+        + ("  [--quick: not the target configuration]" if cfg["quick"] else ""),
+        "rates over first request .. last answer; latency = request start .. whole answer; "
+        "cpu = share of one core",
+        "",
+        f"{'engine':7} {'batch':>6} {'frames/s':>9} {'batches/s':>10} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8} {'non-200':>7} {'gen cpu':>7} {'srv cpu':>7} "
+        f"{'(loop':>6} {'other)':>6} {'frames':>12} {'secs':>5}",
+    ]
+    for row in doc["results"]:
+        if "skipped" in row:
+            lines.append(f"{row['engine']:7} skipped: {row['skipped']}")
+            continue
+        for p in row["phases"]:
+            lat, cpu = p["latency_ms"], p["server_cpu_share"]
+            lines.append(
+                f"{row['engine']:7} {p['batch_size']:>6,} {rate(p['frames_per_s']):>9} "
+                f"{p['batches_per_s']:>10,.0f} {lat.get('p50', math.nan):>8.2f} "
+                f"{lat.get('p99', math.nan):>8.2f} {lat.get('max', math.nan):>8.1f} "
+                f"{_failures(p):>7} {p['gen_cpu_share']:>7.2f} {cpu['total']:>7.2f} "
+                f"{cpu['main']:>6.2f} {cpu['others']:>6.2f} {p['frames_acked']:>12,} "
+                f"{p['window_s']:>5.1f}"
+            )
+    lines += [
+        "",
+        "inside the server (from /metrics): group commits, batches per group, time per commit,",
+        "share of the window the writer thread spent committing, mean ack time in the handler",
+        f"{'engine':7} {'batch':>6} {'commits/s':>10} {'group':>6} {'commit ms':>9} "
+        f"{'writer busy':>11} {'handler ms':>10}",
+    ]
+    for row in doc["results"]:
+        for p in row.get("phases", []):
+            srv = p["server"]
+            lines.append(
+                f"{row['engine']:7} {p['batch_size']:>6,} {srv['commits'] / p['window_s']:>10,.0f} "
+                f"{_num(srv['mean_group_batches'], 1):>6} {_num(srv['mean_commit_ms'], 2):>9} "
+                f"{srv['writer_commit_share']:>11.2f} {_num(srv['mean_server_ack_ms'], 2):>10}"
+            )
+    lines.append("")
+    for row in doc["results"]:
+        if "check" in row:
+            c = row["check"]
+            lines.append(
+                f"{'PASS' if c['pass'] else 'FAIL'}  {row['engine']} store: {c['stored_frames']:,} "
+                f"frames stored, {c['acked_frames']:,} acknowledged (warm-up included), server "
+                f"exit {c['server_exit']}"
+            )
+    for t in doc["targets"]:
+        verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[t["pass"]]
+        v = t["value"]
+        shown = (
+            "not measured"
+            if v is None
+            else rate(v)
+            if t["threshold"] > 1000
+            else f"{v:.3g} ms"
+            if "ms" in t["target"]
+            else f"{v:.3g}x"
+        )
+        lines.append(f"{verdict}  {t['target']:50} ({shown})")
+    chk = doc["check"]
+    lines.append("")
+    lines.append(
+        "check: every answer 200, nothing rejected or deduplicated, stores hold exactly the "
+        "acknowledged frames"
+        if chk["agree"]
+        else "check FAILED: " + "; ".join(chk["problems"])
+    )
+    return "\n".join(lines)
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m bench e2e`` (all optional; defaults are the full run)."""
+    parser.add_argument("--devices", type=int, help="fleet size (default 100,000)")
+    parser.add_argument("--senders", type=int, help="concurrent gateways (default 16)")
+    parser.add_argument("--batch-sizes", help="comma-separated (default 100,1000,10000)")
+    parser.add_argument("--engines", help="comma-separated subset of cython,python")
+    parser.add_argument("--duration", type=float, help="seconds per Cython phase (default 8)")
+    parser.add_argument(
+        "--python-duration", type=float, help="seconds per Python-twin phase (default 4)"
+    )
+    parser.add_argument("--seed", type=int)
+
+
+def config_from_args(args: argparse.Namespace) -> E2EConfig:
+    cfg = E2EConfig.quick_config() if args.quick else E2EConfig()
+    changes: dict[str, Any] = {}
+    for key in ("devices", "senders", "seed"):
+        value = getattr(args, key, None)
+        if value is not None:
+            changes[key] = value
+    if getattr(args, "batch_sizes", None):
+        changes["batch_sizes"] = tuple(int(s) for s in args.batch_sizes.split(","))
+    if getattr(args, "engines", None):
+        engines = tuple(s.strip() for s in args.engines.split(","))
+        if set(engines) - set(ENGINES):
+            raise SystemExit("engines are cython and python")
+        changes["engines"] = engines
+    durations = dict(cfg.duration_s)
+    if getattr(args, "duration", None) is not None:
+        durations["cython"] = args.duration
+    if getattr(args, "python_duration", None) is not None:
+        durations["python"] = args.python_duration
+    changes["duration_s"] = durations
+    return replace(cfg, **changes)
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Entry point of the ``e2e`` subcommand: run, print the table, return the document."""
+    doc = run(config_from_args(args))
+    print(report(doc))
+    return doc
