@@ -40,6 +40,14 @@ class Batch:
     rssi: npt.NDArray[np.int16]
     fw: npt.NDArray[np.uint16]
     _errors: list[dict[str, object]] | None = field(default=None, repr=False)
+    _warnings: int | None = field(default=None, repr=False)
+    _log: bytes | None = field(default=None, repr=False)
+
+    def prepare(self) -> Batch:
+        """Compute the answer's counts and the log record now (in a decoding thread), so the
+        single writer thread does not have to."""
+        _ = self.warnings, self.errors, self.columns_bytes()
+        return self
 
     @property
     def n_frames(self) -> int:
@@ -55,7 +63,9 @@ class Batch:
 
     @property
     def warnings(self) -> int:
-        return int(np.bitwise_count(self.warnings_mask).sum())
+        if self._warnings is None:
+            self._warnings = int(np.bitwise_count(self.warnings_mask).sum())
+        return self._warnings
 
     def reject_counts(self) -> dict[str, int]:
         """Rejected frames by machine code (for metrics)."""
@@ -93,6 +103,11 @@ class Batch:
 
     def columns_bytes(self) -> bytes:
         """The accepted frames as one compact byte string (the log record)."""
+        if self._log is None:
+            self._log = self._columns_bytes()
+        return self._log
+
+    def _columns_bytes(self) -> bytes:
         return b"".join(
             (
                 np.uint32(self.accepted).tobytes(),

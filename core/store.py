@@ -553,9 +553,10 @@ class Store:
         """
         tenant = self.tenants[tenant_id]
         now_ns = time.time_ns() if now_ns is None else now_ns
-        return self.rollups[tenant_id].decode(
+        batch = self.rollups[tenant_id].decode(
             body, now_ns, closed_before_ns=tenant.closed_before_ns, **limits
         )
+        return batch.prepare()
 
     def _gateway_id(self, txn: lmdb.Transaction, tenant_id: int, name: str) -> int:
         key = (tenant_id, name)
