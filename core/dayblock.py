@@ -116,13 +116,6 @@ BLOCK_MAGIC = b"UD\x01"
 _HEADER = np.dtype([("magic", "S3"), ("pad", "u1"), ("slots", "<u4"), ("n", "<u4"), ("m", "<u4")])
 
 
-def _varint(n: int, out: bytearray) -> None:
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-
-
 def _varints(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """LEB128-encode many values at once: the bytes, and each value's byte count."""
     nbytes = np.ones(len(values), np.int64)
@@ -137,9 +130,30 @@ def _varints(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], npt.
     return out, nbytes
 
 
+def _edges(
+    packed: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Where each row's bits change (slot j differs from slot j-1, slot -1 and the padding
+    after the last slot counting as 0), as (row, position) sorted row-major.
+
+    Works on packed bytes: a row XOR itself shifted by one bit has a 1 at every change, and
+    only the few bytes holding one are unpacked.
+    """
+    m, width = packed.shape
+    rows = np.zeros((m, width + 1), np.uint8)
+    rows[:, :width] = packed  # an extra zero byte: a run of ones reaching the end ends there
+    carry = np.zeros_like(rows)
+    carry[:, 1:] = rows[:, :-1] >> 7
+    changes = rows ^ ((rows << 1) | carry)
+    row_of, byte_of = np.nonzero(changes)
+    bits = np.unpackbits(changes[row_of, byte_of][:, None], axis=1, bitorder="little")
+    which, bit = np.nonzero(bits)
+    return row_of[which].astype(np.int64), byte_of[which].astype(np.int64) * 8 + bit
+
+
 def _encode_runs_many(
     packed: npt.NDArray[np.uint8], n_slots: int
-) -> tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Run-length encode many rows at once.
 
     Each row becomes the lengths of its alternating runs, starting with a run of zeros (maybe
@@ -147,9 +161,7 @@ def _encode_runs_many(
     and length in it.
     """
     m = len(packed)
-    bits = np.zeros((m, n_slots + 2), np.int8)
-    bits[:, 1:-1] = np.unpackbits(packed, axis=1, count=n_slots, bitorder="little")
-    rows, cols = np.nonzero(np.diff(bits, axis=1))  # edges at 0..n_slots, row-major
+    rows, cols = _edges(packed)
     first = np.ones(len(rows), np.bool_)
     first[1:] = rows[1:] != rows[:-1]
     last = np.ones(len(rows), np.bool_)
@@ -157,9 +169,9 @@ def _encode_runs_many(
     previous = np.where(first, 0, np.concatenate(([0], cols[:-1])))
     keep = ~(last & (cols == n_slots))  # a final run of ones reaching the end is implied
     rows, lengths = rows[keep], (cols - previous)[keep]
-    data, nbytes = _varints(lengths.astype(np.int64))
+    data, nbytes = _varints(lengths)
     row_len = np.bincount(rows, weights=nbytes, minlength=m).astype(np.int64)
-    return data.tobytes(), np.cumsum(row_len) - row_len, row_len
+    return data, np.cumsum(row_len) - row_len, row_len
 
 
 def _kinds(packed: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.uint8]:
@@ -181,45 +193,47 @@ def encode_bitmaps(cov: npt.NDArray[np.uint8], fault: npt.NDArray[np.uint8], n_s
     cov_kinds, fault_kinds = _kinds(cov, n_slots), _kinds(fault, n_slots)
     busy = np.flatnonzero((cov_kinds == KIND_RAW) | (fault_kinds == KIND_RAW))
     width = (n_slots + 7) // 8
-    parts = []
-    for rows_all, kinds in ((cov, cov_kinds), (fault, fault_kinds)):
-        raw_rows = busy[kinds[busy] == KIND_RAW]
-        buf, starts, lengths = _encode_runs_many(rows_all[raw_rows], n_slots)
-        shorter = lengths < width  # runs only where they beat the raw bitmap
-        kinds[raw_rows[shorter]] = KIND_RUNS
-        where = dict(
-            zip(
-                raw_rows.tolist(),
-                zip(shorter.tolist(), starts.tolist(), lengths.tolist(), strict=True),
-                strict=True,
-            )
-        )
-        parts.append((rows_all, buf, where))
-
-    def part(k: int, i: int) -> bytes:
-        rows_all, buf, where = parts[k]
-        found = where.get(i)
-        if found is None:
-            return b""
-        use_runs, start, length = found
-        return buf[start : start + length] if use_runs else rows_all[i].tobytes()
-
-    payload = bytearray()
-    offsets = [0]
-    for i in busy.tolist():
-        cov_part, fault_part = part(0, i), part(1, i)
-        _varint(len(cov_part), payload)
-        payload += cov_part
-        payload += fault_part
-        offsets.append(len(payload))
+    m = len(busy)
+    # Each busy device's entry: varint(len(coverage part)), coverage part, fault part. A part
+    # is the run-length form where shorter than the raw bitmap, else the raw bitmap, or empty
+    # for an empty/full bitmap. Built for all devices at once: the parts' bytes are gathered
+    # from one source array into one payload array.
+    sources: list[npt.NDArray[np.uint8]] = []
+    part_len, part_src = [], []
+    base = 0
+    for packed, kinds in ((cov, cov_kinds), (fault, fault_kinds)):
+        length = np.zeros(m, np.int64)
+        src = np.zeros(m, np.int64)
+        raw_pos = np.flatnonzero(kinds[busy] == KIND_RAW)
+        rows = packed[busy[raw_pos]]
+        runs, run_start, run_len = _encode_runs_many(rows, n_slots)
+        shorter = run_len < width
+        kinds[busy[raw_pos[shorter]]] = KIND_RUNS
+        length[raw_pos] = np.where(shorter, run_len, width)
+        raw_at = base + len(runs) + np.arange(len(raw_pos)) * width
+        src[raw_pos] = np.where(shorter, base + run_start, raw_at)
+        sources += [runs, rows.reshape(-1)]
+        base += len(runs) + rows.size
+        part_len.append(length)
+        part_src.append(src)
+    source = np.concatenate(sources) if sources else np.zeros(0, np.uint8)
+    head, head_len = _varints(part_len[0])
+    entry_len = head_len + part_len[0] + part_len[1]
+    offsets = np.concatenate(([0], np.cumsum(entry_len)))
+    payload = np.zeros(int(offsets[-1]), np.uint8)
+    payload[_ranges(offsets[:-1], head_len)] = head
+    cov_at = offsets[:-1] + head_len
+    payload[_ranges(cov_at, part_len[0])] = source[_ranges(part_src[0], part_len[0])]
+    fault_at = cov_at + part_len[0]
+    payload[_ranges(fault_at, part_len[1])] = source[_ranges(part_src[1], part_len[1])]
     header = np.array([(BLOCK_MAGIC, 0, n_slots, n, len(busy))], _HEADER)
     return b"".join(
         (
             header.tobytes(),
             (cov_kinds | (fault_kinds << 2)).astype(np.uint8).tobytes(),
             busy.astype("<u4").tobytes(),
-            np.asarray(offsets, "<u4").tobytes(),
-            bytes(payload),
+            offsets.astype("<u4").tobytes(),
+            payload.tobytes(),
         )
     )
 
