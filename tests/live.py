@@ -132,8 +132,10 @@ def free_port() -> int:
 class ProcessServer:
     """``uptally serve`` in a child process (python -m core.cli serve)."""
 
-    def __init__(self, data: Path, config_path: Path | None = None, **env: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self, data: Path, config_path: Path | None = None, port: int | None = None, **env: str
+    ) -> None:
+        self.port = port or free_port()
         self.data = data
         cmd = [sys.executable, "-m", "core.cli", "serve", "--data", str(data)]
         if config_path is not None:
