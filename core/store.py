@@ -733,10 +733,18 @@ class Store:
             return prepared.written
 
         try:
-            return self._write(work)
+            written = self._write(work)
         except BaseException:
             self._restore(drained)
             raise
+        self.clear_stale_readers()
+        return written
+
+    def clear_stale_readers(self) -> int:
+        """Free the reader slots of processes that died holding a read transaction (a killed
+        dashboard, say); until then LMDB cannot reuse the pages their snapshot pins, and the
+        file grows. Returns how many were cleared."""
+        return int(self.env.reader_check())
 
     def _restore(self, drained: Drained) -> None:
         """Put drained state back: it is still in the log, up to ``drained.lsn``."""
