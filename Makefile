@@ -27,6 +27,9 @@ test: build
 bench: build
 	$(PY) -m bench
 
+fuzz: build
+	$(PY) fuzz/fuzz_decode.py -max_total_time=600
+
 run: build
 	$(VENV)/bin/uptally demo --data $(DATA)
 	$(VENV)/bin/uptally serve --data $(DATA)
