@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import logging
 import json
 import subprocess
 import sys
@@ -304,7 +305,9 @@ def test_read_api_uptime_and_outages(live) -> None:
 
 
 def test_health_metrics_openapi(live, caplog) -> None:
+    caplog.set_level(logging.DEBUG)  # the access log and everything else
     post(live, batch([["a", now_s() - 60], ["", now_s()]]), live.setup.ingest["acme"])
+    get(live, "/v1/tenants", live.setup.staff)
     status, body = get(live, "/healthz", None)
     assert status == 200 and body["status"] == "ok"
     status, text = get(live, "/metrics", None)
@@ -312,6 +315,7 @@ def test_health_metrics_openapi(live, caplog) -> None:
     assert 'uptally_frames_rejected_total{reason="device_empty"} 1.0' in text
     assert "uptally_frames_accepted_total 1.0" in text
     assert "uptally_commit_seconds_bucket" in text and "uptally_store_map_used_ratio" in text
+    assert "POST /v1/ingest" in caplog.text  # the access log was captured
     for secret in [*live.setup.ingest.values(), *live.setup.read.values(), live.setup.staff]:
         assert secret not in text and secret not in caplog.text
     status, spec = get(live, "/v1/openapi.json", None)
