@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -25,7 +26,7 @@ log = logging.getLogger("uptally.server")
 
 #: How the app must be served: gzip bodies are decompressed by the ingest handler with a
 #: size limit (a gzip bomb gets 413), never by aiohttp.
-RUNNER_KWARGS = {"auto_decompress": False}
+RUNNER_KWARGS: dict[str, Any] = {"auto_decompress": False}
 
 
 async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:

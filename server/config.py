@@ -71,8 +71,8 @@ class Config:
         values: dict[str, Any] = {}
         plans = dict(DEFAULT_PLANS)
         if path:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
+            with open(path, "rb") as file:
+                doc = tomllib.load(file)
             for section in ("server", "ingest", "store"):
                 values.update(doc.get(section, {}))
             for name, settings in doc.get("plans", {}).items():

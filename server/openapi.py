@@ -58,7 +58,7 @@ _DEVICE = {
     "explode": True,
     "description": "restrict to these device ids",
 }
-_SECURED = [{"bearer": []}]
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",

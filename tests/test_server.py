@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
-import logging
 import json
+import logging
 import subprocess
 import sys
 import time
