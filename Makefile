@@ -37,7 +37,7 @@ run: build
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cython-lint core/_rollup.pyx
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/cython-lint --max-line-length 100 core/_rollup.pyx core/_rollup.pxd core/*.pxi
 	$(VENV)/bin/mypy
 
 fmt: $(STAMP)
