@@ -4,7 +4,6 @@
 # rollup's lock; nothing here needs the GIL.
 
 
-
 cdef inline int64_t floordiv(int64_t a, int64_t b) noexcept nogil:
     """Python's ``a // b`` for ``b > 0``."""
     cdef int64_t q = a // b  # cdivision: truncates

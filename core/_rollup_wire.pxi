@@ -535,7 +535,9 @@ cdef inline int64_t time_ns(const unsigned char *buf, const Val *v) noexcept nog
             return -1
         if sec < 0 or nsec > <uint64_t>(UPT_NS_PER_S - 1):
             return -2
-        return UPT_INT64_MAX if <uint64_t>sec > UPT_SEC_CLAMP else sec * UPT_NS_PER_S + <int64_t>nsec
+        if <uint64_t>sec > UPT_SEC_CLAMP:
+            return UPT_INT64_MAX
+        return sec * UPT_NS_PER_S + <int64_t>nsec
     return -1
 
 
