@@ -179,6 +179,12 @@ def _days(store: Store, scope: Scope, exclusions: Exclusions) -> Iterator[_Day]:
         yield _Day(day, n_slots, lo, hi, trivial_up, busy, up_packed, excluded)
 
 
+def percent(up: Int64s, down: Int64s) -> npt.NDArray[np.float64]:
+    """Up slots as a percentage of up + down; NaN where nothing was in scope."""
+    total = up + down
+    return np.where(total > 0, 100.0 * up / np.maximum(total, 1), np.nan)
+
+
 @dataclass
 class UptimeTable:
     """Per-device slot counts over a period; ``percent`` is None where nothing was in scope."""
@@ -190,9 +196,7 @@ class UptimeTable:
 
     @property
     def percent(self) -> npt.NDArray[np.float64]:
-        total = self.up + self.down
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, 100.0 * self.up / np.maximum(total, 1), np.nan)
+        return percent(self.up, self.down)
 
     @property
     def fleet_percent(self) -> float | None:
@@ -262,9 +266,7 @@ class Series:
 
     @property
     def percent(self) -> npt.NDArray[np.float64]:
-        total = self.up + self.down
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, 100.0 * self.up / np.maximum(total, 1), np.nan)
+        return percent(self.up, self.down)
 
 
 def series(

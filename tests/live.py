@@ -123,6 +123,15 @@ def thread_server(config: Config) -> Iterator[ThreadServer]:
         server.stop()
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

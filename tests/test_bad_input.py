@@ -14,19 +14,11 @@ import msgpack
 import pytest
 
 from core.store import Store
-from tests.live import ProcessServer, provision
+from tests.live import ProcessServer, provision, rss_mib
 
 pytestmark = pytest.mark.slow
 
 T = int(time.time()) - 60
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def gzip_bomb(size: int) -> bytes:

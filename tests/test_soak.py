@@ -15,7 +15,7 @@ import pytest
 
 from core.store import Store
 from server.client import GatewayClient
-from tests.live import ProcessServer, provision
+from tests.live import ProcessServer, provision, rss_mib
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +23,6 @@ SOAK_S = float(os.environ.get("UPTALLY_SOAK_S", "180"))
 SENDERS = 8
 FRAMES = 1_000
 FLEET = 20_000
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_soak_at_half_capacity(tmp_path) -> None:
