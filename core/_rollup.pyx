@@ -333,6 +333,7 @@ cdef class RollupC:
         return self._names(&self._firmware, start)
 
     def add_firmware(self, firmware: str) -> int:
+        """Intern one firmware string (loading stored ids); returns its id, from 1."""
         cdef bytes key = firmware.encode()
         cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(key)
         cdef size_t n = PyBytes_GET_SIZE(key)
@@ -342,6 +343,10 @@ cdef class RollupC:
         try:
             idx = interner_find(&self._firmware, h, p, n)
             if idx < 0:
+                if not 0 < n <= MAX_FW_LEN:
+                    raise ValueError("firmware must be 1..32 bytes of UTF-8")
+                if self._firmware.count >= MAX_FIRMWARE:
+                    raise ValueError("a rollup holds at most 65,535 firmware strings")
                 idx = interner_add(&self._firmware, h, p, n)
                 if idx < 0:
                     raise MemoryError()

@@ -39,6 +39,8 @@ MAX_DEVICE_LEN = 128
 MAX_GATEWAY_LEN = 64
 MAX_FW_LEN = 32
 MAX_FIRMWARE = 65_535
+MAX_HEARTBEAT_S = 2**32 - 1
+UNKNOWN_IDS = "batch refers to a device or firmware id this rollup does not hold"
 
 # reject reason codes (indexes into core.errors.REJECT_REASONS)
 R_NOT_FRAME, R_DEV_MISSING, R_DEV_TYPE, R_DEV_EMPTY, R_DEV_LONG = 1, 2, 3, 4, 5
@@ -63,6 +65,13 @@ FRAME_KEYS = {
 }
 
 Value = tuple[int, Any]
+
+
+def _check_heartbeat(heartbeat_s: int) -> None:
+    if heartbeat_s <= 0:
+        raise ValueError("heartbeat_s must be positive")
+    if heartbeat_s > MAX_HEARTBEAT_S:
+        raise ValueError("heartbeat_s must be at most 4,294,967,295")
 
 
 def _truncated() -> MalformedBatch:
@@ -275,8 +284,7 @@ class RollupPy:
     def __init__(self, slot_s: int = 60, heartbeat_s: int = 60, device_cap: int = 0) -> None:
         if slot_s <= 0 or 86_400 % slot_s:
             raise ValueError("slot_s must divide a day (86,400 s)")
-        if heartbeat_s <= 0:
-            raise ValueError("heartbeat_s must be positive")
+        _check_heartbeat(heartbeat_s)
         self.slot_s = slot_s
         self.slot_ns = slot_s * 1_000_000_000
         self.slots_per_day = 86_400 // slot_s
@@ -297,10 +305,12 @@ class RollupPy:
         return len(self._devices)
 
     def device_ids(self, start: int = 0) -> list[str]:
-        return [name.decode() for name in self._devices.names[start:]]
+        with self._lock:
+            return [name.decode() for name in self._devices.names[start:]]
 
     def device_index(self, device_id: str) -> int:
-        return self._devices.get(device_id.encode())
+        with self._lock:
+            return self._devices.get(device_id.encode())
 
     def add_device(self, device_id: str) -> int:
         """Intern one id (registration, or loading stored ids); returns its index."""
@@ -323,20 +333,30 @@ class RollupPy:
 
     def firmware_ids(self, start: int = 0) -> list[str]:
         """Firmware strings by id, from id ``start + 1``."""
-        return [name.decode() for name in self._firmware.names[start:]]
+        with self._lock:
+            return [name.decode() for name in self._firmware.names[start:]]
 
     def add_firmware(self, firmware: str) -> int:
+        """Intern one firmware string (loading stored ids); returns its id, from 1."""
         key = firmware.encode()
-        idx = self._firmware.get(key)
-        return idx if idx >= 0 else self._firmware.add(key)
+        with self._lock:
+            idx = self._firmware.get(key)
+            if idx >= 0:
+                return idx
+            if not 0 < len(key) <= MAX_FW_LEN:
+                raise ValueError("firmware must be 1..32 bytes of UTF-8")
+            if len(self._firmware) >= MAX_FIRMWARE:
+                raise ValueError("a rollup holds at most 65,535 firmware strings")
+            return self._firmware.add(key)
 
     def set_heartbeat(self, dev: int, heartbeat_s: int) -> None:
-        if heartbeat_s <= 0:
-            raise ValueError("heartbeat_s must be positive")
-        self._heartbeat_ns[dev] = heartbeat_s * 1_000_000_000
+        _check_heartbeat(heartbeat_s)
+        with self._lock:
+            self._heartbeat_ns[dev] = heartbeat_s * 1_000_000_000
 
     def heartbeat_s(self, dev: int) -> int:
-        return self._heartbeat_ns[dev] // 1_000_000_000
+        with self._lock:
+            return self._heartbeat_ns[dev] // 1_000_000_000
 
     # --- decoding --------------------------------------------------------------------------
 
@@ -605,6 +625,10 @@ class RollupPy:
     def apply(self, batch: Batch) -> None:
         """Fold the accepted frames of a decoded batch into the live state."""
         with self._lock:
+            if (batch.dev.size and int(batch.dev.max()) >= len(self._devices)) or (
+                batch.fw.size and int(batch.fw.max()) > len(self._firmware)
+            ):
+                raise IndexError(UNKNOWN_IDS)
             self._apply(batch)
 
     def _apply(self, batch: Batch) -> None:
@@ -618,13 +642,16 @@ class RollupPy:
             batch.fw.tolist(),
             strict=False,
         ):
-            if status == 0:
+            if status == 0:  # covers [t, t + H): set the slot range day by day
                 first = t // self.slot_ns
-                last = (t + self._heartbeat_ns[dev] - 1) // self.slot_ns
-                for slot in range(first, last + 1):
-                    bits = self._day(dev, slot // spd)[0]
-                    i = slot % spd
-                    bits[i >> 3] |= 1 << (i & 7)
+                end = (t + self._heartbeat_ns[dev] - 1) // self.slot_ns + 1
+                while first < end:
+                    day, a = divmod(first, spd)
+                    b = min(spd, a + end - first)
+                    bits = self._day(dev, day)[0]
+                    mask = ((1 << (b - a)) - 1) << a
+                    bits[:] = (int.from_bytes(bits, "little") | mask).to_bytes(len(bits), "little")
+                    first += b - a
             else:
                 slot = t // self.slot_ns
                 bits = self._day(dev, slot // spd)[1]

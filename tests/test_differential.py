@@ -637,6 +637,58 @@ def test_apply_hand_made_batches(frames: list[tuple[int, ...]]) -> None:
     same_drain(py, c)
 
 
+def hand_batch(dev: list[int], ts: list[int], fw: list[int]) -> Batch:
+    n = len(dev)
+    zeros = np.zeros(n, np.uint8)
+    return Batch(
+        "g",
+        None,
+        None,
+        zeros,
+        zeros,
+        np.array(dev, np.uint32),
+        np.array(ts, np.int64),
+        zeros,
+        np.full(n, 50, np.int16),
+        np.full(n, -60, np.int16),
+        np.array(fw, np.uint16),
+    )
+
+
+def test_apply_refuses_unknown_ids_whole() -> None:
+    """A batch naming a device or firmware id the rollup does not hold changes nothing."""
+    t = NOW_S * 10**9
+    for r in pair():
+        r.add_device("a")
+        r.add_firmware("1.0")
+        for bad in (hand_batch([0, 1], [t, t], [0, 0]), hand_batch([0, 0], [t, t], [1, 2])):
+            with pytest.raises(IndexError, match="does not hold"):
+                r.apply(bad)
+            assert r.pending_days == 0
+        r.apply(hand_batch([0], [t], [1]))
+        assert r.pending_days == 1
+
+
+def test_huge_heartbeat_covers_every_day() -> None:
+    """A heartbeat of years: one frame covers every slot to its end, in both engines."""
+    py, c = pair(slot_s=60)
+    for r in (py, c):
+        r.add_device("a")
+        r.set_heartbeat(0, 3 * 365 * DAY_S + 123)
+        r.apply(hand_batch([0], [(MIDNIGHT + 7_000) * 10**9], [0]))
+    assert py.pending_days == 3 * 365 + 1
+    same_drain(py, c)
+
+
+def test_firmware_table_limit() -> None:
+    for r in pair():
+        for i in range(65_535):
+            r.add_firmware(f"v{i}")
+        assert r.add_firmware("v7") == 8
+        with pytest.raises(ValueError, match="65,535"):
+            r.add_firmware("one more")
+
+
 def test_rssi_counter_flush() -> None:
     """More rssi readings in a device-day than the hot row counts: the row is flushed."""
     n = 140_000
@@ -782,7 +834,7 @@ def test_api_parity() -> None:
             assert getattr(py, attr) == getattr(c, attr), attr
     for r in (py, c):
         assert r.add_device("b") == 0 and r.add_device("a") == 1 and r.add_device("b") == 0
-        assert r.add_firmware("z") == 1 and r.add_firmware("") == 2 and r.add_firmware("z") == 1
+        assert r.add_firmware("z") == 1 and r.add_firmware("é") == 2 and r.add_firmware("z") == 1
         r.set_heartbeat(1, 7)
         r.set_heartbeat(-2, 9)
     for start in (0, 1, 2, 5, -1, -5):
@@ -796,6 +848,11 @@ def test_api_parity() -> None:
         (lambda r: r.add_device(""), ValueError),
         (lambda r: r.add_device("x" * 129), ValueError),
         (lambda r: r.set_heartbeat(0, 0), ValueError),
+        (lambda r: r.set_heartbeat(0, 2**32), ValueError),
+        (lambda r: r.add_firmware(""), ValueError),
+        (lambda r: r.add_firmware("x" * 33), ValueError),
+        (lambda r: r.add_firmware("é" * 17), ValueError),
+        (lambda r: type(r)(heartbeat_s=2**32), ValueError),
         (lambda r: r.set_heartbeat(5, 10), IndexError),
         (lambda r: r.heartbeat_s(5), IndexError),
         (lambda r: type(r)(slot_s=7), ValueError),
