@@ -204,6 +204,7 @@ cdef extern from *:
     uint32_t upt_be16(const unsigned char *) noexcept nogil
     uint32_t upt_be32(const unsigned char *) noexcept nogil
     uint64_t upt_be64(const unsigned char *) noexcept nogil
+    uint64_t upt_load64(const unsigned char *) noexcept nogil
     double upt_f32(uint32_t) noexcept nogil
     double upt_f64(uint64_t) noexcept nogil
     uint64_t upt_hash(const unsigned char *, size_t, uint64_t) noexcept nogil
@@ -711,6 +712,189 @@ cdef inline int judge(const unsigned char *buf, const Val *fields, unsigned int 
     return E_OK
 
 
+cdef enum:
+    FAST_SPAN = 160  # more than the longest frame the fast path takes (1 + 5 * 2 + 2 + 128 + 9 + 3)
+
+
+cdef inline bint ascii_ok(const unsigned char *s, Py_ssize_t n) noexcept nogil:
+    """Every byte below 0x80 (so valid UTF-8); ``n`` is 1..128, the bytes are in bounds."""
+    cdef Py_ssize_t i = 0
+    cdef uint64_t acc = 0
+    if n >= 8:
+        while i + 8 < n:
+            acc |= upt_load64(s + i)
+            i += 8
+        acc |= upt_load64(s + n - 8)
+        return (acc & 0x8080808080808080ULL) == 0
+    while i < n:
+        acc |= s[i]
+        i += 1
+    return acc < 0x80
+
+
+# The fast path of pass one: the usual frame, straight from the bytes. Each fast_* reads one
+# field of the usual shape at ``pos`` and returns the position after it, or 0 if the field is
+# of any other shape or would not be accepted cleanly; the frame is then left to the general
+# walk, which gives the same verdict on every frame the fast path takes
+# (tests/test_differential.py). The caller guarantees FAST_SPAN bytes from the frame's start.
+
+cdef inline Py_ssize_t fast_device(const unsigned char *buf, Py_ssize_t pos,
+                                   Frame *fr) noexcept nogil:
+    """An ASCII device id, fixstr or str8 of 1..128 bytes."""
+    cdef unsigned int b = buf[pos]
+    cdef Py_ssize_t n, off
+    if b - 0xA1u <= 0x1Eu:
+        n = b & 0x1F
+        off = pos + 1
+    elif b == 0xD9 and buf[pos + 1] - 1u < <unsigned int>MAX_DEVICE_LEN:
+        n = buf[pos + 1]
+        off = pos + 2
+    else:
+        return 0
+    if not ascii_ok(buf + off, n):
+        return 0
+    fr.dev_off = off
+    fr.dev_len = <uint8_t>n
+    return off + n
+
+
+cdef inline Py_ssize_t fast_ts(const unsigned char *buf, Py_ssize_t pos, const Limits *lim,
+                               Frame *fr) noexcept nogil:
+    """A uint32 (seconds) or uint64 (seconds or milliseconds) ts inside the window."""
+    cdef unsigned int b = buf[pos]
+    cdef uint64_t u
+    cdef int64_t t
+    if b == 0xCE:
+        t = <int64_t>upt_be32(buf + pos + 1) * UPT_NS_PER_S
+        pos += 5
+    elif b == 0xCF:
+        u = upt_be64(buf + pos + 1)
+        if u >= UPT_MS_THRESHOLD:
+            if u > UPT_MS_CLAMP:
+                return 0
+            t = <int64_t>u * UPT_NS_PER_MS
+        else:
+            if u > UPT_SEC_CLAMP:
+                return 0
+            t = <int64_t>u * UPT_NS_PER_S
+        pos += 9
+    else:
+        return 0
+    if t > lim.future_max or t <= lim.old_max or t <= lim.closed_max:
+        return 0
+    fr.ts = t
+    return pos
+
+
+cdef inline Py_ssize_t fast_status(const unsigned char *buf, Py_ssize_t pos,
+                                   Frame *fr) noexcept nogil:
+    """A positive fixint."""
+    if buf[pos] > 0x7F:
+        return 0
+    fr.status = buf[pos]
+    return pos + 1
+
+
+cdef inline Py_ssize_t fast_battery(const unsigned char *buf, Py_ssize_t pos,
+                                    Frame *fr) noexcept nogil:
+    """A positive fixint 0..100, or nil."""
+    cdef unsigned int b = buf[pos]
+    if b <= 100:
+        fr.battery = <int16_t>(b * 10)
+    elif b != 0xC0:
+        return 0
+    return pos + 1
+
+
+cdef inline Py_ssize_t fast_rssi(const unsigned char *buf, Py_ssize_t pos,
+                                 Frame *fr) noexcept nogil:
+    """A negative fixint, a negative int8, 0, or nil."""
+    cdef unsigned int b = buf[pos]
+    if b >= 0xE0:
+        fr.rssi = <int16_t>((<int>b - 0x100) * 10)
+        return pos + 1
+    if b == 0xD0 and buf[pos + 1] >= 0x80:
+        fr.rssi = <int16_t>((<int>buf[pos + 1] - 0x100) * 10)
+        return pos + 2
+    if b == 0:
+        fr.rssi = 0
+        return pos + 1
+    if b == 0xC0:
+        return pos + 1
+    return 0
+
+
+cdef inline void fast_done(const unsigned char *buf, Frame *fr, uint64_t dev_seed) noexcept nogil:
+    fr.reason = 0
+    fr.warn = 0
+    fr.fw_len = 0
+    fr.dev_side = 0
+    fr.dev_hash = upt_hash(buf + fr.dev_off, fr.dev_len, dev_seed)
+
+
+cdef inline Py_ssize_t fast_compact(const unsigned char *buf, Py_ssize_t pos, const Limits *lim,
+                                    Frame *fr, uint64_t dev_seed) noexcept nogil:
+    """A compact frame of 2..5 items (``buf[pos]`` is 0x92..0x95)."""
+    cdef unsigned int n_items = buf[pos] - 0x90u
+    fr.status = 0
+    fr.battery = BATTERY_NONE_C
+    fr.rssi = RSSI_NONE_C
+    pos = fast_device(buf, pos + 1, fr)
+    if pos:
+        pos = fast_ts(buf, pos, lim, fr)
+    if pos and n_items >= 3:
+        pos = fast_status(buf, pos, fr)
+        if pos and n_items >= 4:
+            pos = fast_battery(buf, pos, fr)
+            if pos and n_items == 5:
+                pos = fast_rssi(buf, pos, fr)
+    if pos:
+        fast_done(buf, fr, dev_seed)
+    return pos
+
+
+cdef inline Py_ssize_t fast_map(const unsigned char *buf, Py_ssize_t pos, const Limits *lim,
+                                Frame *fr, uint64_t dev_seed) noexcept nogil:
+    """A map frame of 2..5 distinct one-letter keys d, t, s, b, r in any order (``buf[pos]``
+    is 0x82..0x85)."""
+    cdef unsigned int n_items = buf[pos] - 0x80u
+    cdef unsigned int j, seen = 0, bit
+    cdef unsigned char c
+    fr.status = 0
+    fr.battery = BATTERY_NONE_C
+    fr.rssi = RSSI_NONE_C
+    pos += 1
+    for j in range(n_items):
+        if buf[pos] != 0xA1:
+            return 0
+        c = buf[pos + 1]
+        pos += 2
+        if c == b'd':
+            bit = 1
+            pos = fast_device(buf, pos, fr)
+        elif c == b't':
+            bit = 2
+            pos = fast_ts(buf, pos, lim, fr)
+        elif c == b's':
+            bit = 4
+            pos = fast_status(buf, pos, fr)
+        elif c == b'b':
+            bit = 8
+            pos = fast_battery(buf, pos, fr)
+        elif c == b'r':
+            bit = 16
+            pos = fast_rssi(buf, pos, fr)
+        else:
+            return 0
+        if pos == 0 or seen & bit:
+            return 0
+        seen |= bit
+    if seen & 3 != 3:
+        return 0
+    fast_done(buf, fr, dev_seed)
+    return pos
+
+
 cdef int read_frames(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
                      uint64_t n, const Limits *lim, Scratch *sc, uint64_t dev_seed,
                      uint64_t fw_seed) noexcept nogil:
@@ -724,7 +908,7 @@ cdef int read_frames(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
     cdef int rc, k
     cdef Frame *fr
     cdef Frame *p
-    cdef Py_ssize_t cap
+    cdef Py_ssize_t cap, pos
     # every frame takes a byte at least: a count beyond the data ends in E_TRUNC before the
     # frame records run out
     cap = <Py_ssize_t>min(n, <uint64_t>(end - ppos[0]))
@@ -737,10 +921,20 @@ cdef int read_frames(const unsigned char *buf, Py_ssize_t end, Py_ssize_t *ppos,
     sc.side_len = 0
     sc.n_frames = 0
     for i in range(n):
+        fr = &sc.frames[i]
+        pos = ppos[0]
+        if end - pos >= FAST_SPAN and (buf[pos] & 0xEF) - 0x82u <= 3u:
+            if buf[pos] >= 0x90:
+                pos = fast_compact(buf, pos, lim, fr, dev_seed)
+            else:
+                pos = fast_map(buf, pos, lim, fr, dev_seed)
+            if pos:
+                ppos[0] = pos
+                sc.n_frames = i + 1
+                continue
         rc = read_value(buf, end, ppos, &head)
         if rc:
             return rc
-        fr = &sc.frames[i]
         have = 0
         if head.kind == ARRAY:
             # compact form: [device, ts, status, battery, rssi], extra items ignored

@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core.batch import Batch
@@ -440,6 +440,98 @@ def test_random_frames_in_valid_batch(frames: list[bytes]) -> None:
     )
     result = same_decode(py, c, body)
     assert result[0] == "ok"
+
+
+def _uint(code: int, width: int, v: int) -> bytes:
+    return bytes([code]) + v.to_bytes(width, "big")
+
+
+# compact frames in (and just beside) the shapes of the engine's fast path: each field is of a
+# fast shape three times in four, so that whole frames of it are common
+WINDOW_S = st.integers(NOW_S - 7 * DAY_S + 1, NOW_S + 300)
+
+
+def _fast(shapes: st.SearchStrategy[bytes], other: st.SearchStrategy[bytes]) -> Any:
+    return st.integers(0, 3).flatmap(lambda k: shapes if k else other)
+
+
+FAST_FIELDS = [
+    _fast(
+        enc_str(st.sampled_from(DEVICE_POOL[:8] + ["a", "b" * 31, "c" * 32, "d" * 128])),
+        enc_str(st.text(st.characters(max_codepoint=0x7F), max_size=130))
+        | enc_str(st.text(max_size=10)),
+    ),
+    _fast(
+        st.one_of(
+            WINDOW_S.map(lambda v: _uint(0xCE, 4, v)),
+            WINDOW_S.map(lambda v: _uint(0xCF, 8, v)),
+            WINDOW_S.map(lambda v: _uint(0xCF, 8, v * 1000 + 999)),
+        ),
+        st.one_of(
+            st.sampled_from(
+                [99_999_999_999, 100_000_000_000, 9_223_372_036_853, 9_223_372_036_854, 2**64 - 1]
+            ).map(lambda v: _uint(0xCF, 8, v)),
+            SECONDS.map(lambda v: _uint(0xCE, 4, v)),
+            TS,
+        ),
+    ),
+    _fast(st.integers(0, 0x7F).map(lambda b: bytes([b])), STATUS),
+    _fast(st.integers(0, 100).map(lambda b: bytes([b])) | st.just(b"\xc0"), BATTERY),
+    _fast(
+        st.integers(0xE0, 0xFF).map(lambda b: bytes([b]))
+        | st.integers(0x80, 0xFF).map(lambda b: b"\xd0" + bytes([b]))
+        | st.sampled_from([b"\x00", b"\xc0"]),
+        st.integers(0, 0x7F).map(lambda b: b"\xd0" + bytes([b])) | RSSI,
+    ),
+]
+
+
+@st.composite
+def fast_frame(draw: st.DrawFn) -> bytes:
+    n = draw(st.integers(2, 5)) if draw(st.integers(0, 7)) else draw(st.integers(0, 7))
+    items = [draw(FAST_FIELDS[i]) if i < 5 else draw(JUNK) for i in range(n)]
+    return bytes([0x90 + n]) + b"".join(items)
+
+
+@st.composite
+def fast_map_frame(draw: st.DrawFn) -> bytes:
+    """Mostly distinct one-letter keys in any order; now and then a long, unknown or repeated
+    key, or a value of another shape."""
+    order = draw(st.permutations(range(5)))
+    keep = draw(st.integers(1, 5)) if draw(st.integers(0, 7)) else draw(st.integers(0, 5))
+    pairs = [(b"\xa1" + b"dtsbr"[i : i + 1], draw(FAST_FIELDS[i])) for i in order[:keep]]
+    if not draw(st.integers(0, 4)):
+        i = draw(st.integers(0, 7))
+        key = [b"\xa1d", b"\xa1t", b"\xa1s", b"\xa1b", b"\xa1r", b"\xa1x", b"\xa2fw", b"\xa2ts"][i]
+        value = draw(FAST_FIELDS[i] if i < 5 else JUNK)
+        pairs.insert(draw(st.integers(0, len(pairs))), (key, value))
+    return bytes([0x80 + len(pairs)]) + b"".join(k + v for k, v in pairs)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    frames=st.lists(fast_frame() | fast_map_frame() | compact_frame(), min_size=1, max_size=20),
+    kw=DECODE_KW,
+)
+@example(  # a uint64 count of seconds past what int64 nanoseconds hold
+    frames=[b"\x92\xb2site-000/dev-00000\xcf\x00\x00\x00\x17Hv\xe7\xff"],
+    kw={"max_future_skew_s": 10**12},
+)
+@example(  # a repeated key: the last wins, and a nil one takes the field away
+    frames=[b"\x84\xa1d\xa1a\xa1t\xce\x65\x53\xf1\x00\xa1b\x32\xa1b\xc0"], kw={}
+)
+def test_frames_away_from_the_end(frames: list[bytes], kw: dict[str, Any]) -> None:
+    """Frames with 200 bytes of body after the last: every frame is in reach of the engine's
+    fast path for the usual compact and map frames, which must judge exactly as the general
+    walk does (or leave the frame to it)."""
+    py, c = pair()
+    body = (
+        b"\x83\xa7gateway\xa2gw\xa6frames"
+        + container_forms(len(frames), b"".join(frames), False)[-1]
+        + b"\xa3pad\xd9\xc8"
+        + b"p" * 200
+    )
+    same_decode(py, c, body, **kw)
 
 
 @settings(max_examples=200, deadline=None)
