@@ -63,8 +63,8 @@ from bench.fleet import Fleet
 NAME = "e2e"
 DESCRIPTION = "end-to-end ingest: concurrent gateways posting to a live server, durable commits"
 
-ENGINES = ("cython", "python")
-ENGINE_CODES = {"cython": "c", "python": "py"}
+ENGINES = ("floor", "cython", "python")
+ENGINE_CODES = {"cython": "c", "python": "py", "floor": "floor"}
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # --- bodies: a vectorised encoder of compact batches ---------------------------------------
@@ -493,7 +493,8 @@ def proc_cpu_s(pid: int) -> dict[str, float]:
 class BenchServer:
     """``python -m core.cli serve`` in a child process on 127.0.0.1, with its own config
     file and log file in ``workdir``; ``engine`` "python" sets ``UPTALLY_NO_EXTENSIONS=1``,
-    "cython" clears it (and the server must then report the C engine)."""
+    "cython" clears it (and the server must then report the C engine). ``engine`` "floor"
+    runs :mod:`bench.floor_server` instead: the same HTTP stack doing no work."""
 
     def __init__(
         self, data: Path, workdir: Path, engine: str, env: dict[str, str] | None = None
@@ -509,8 +510,11 @@ class BenchServer:
         if engine == "python":
             environ["UPTALLY_NO_EXTENSIONS"] = "1"
         environ.update(env or {})
-        cmd = [sys.executable, "-m", "core.cli", "serve", "--data", str(data)]
-        cmd += ["--config", str(config)]
+        if engine == "floor":
+            cmd = [sys.executable, "-m", "bench.floor_server", str(self.port)]
+        else:
+            cmd = [sys.executable, "-m", "core.cli", "serve", "--data", str(data)]
+            cmd += ["--config", str(config)]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT
@@ -598,9 +602,11 @@ class E2EConfig:
     senders: int = 16
     batch_sizes: tuple[int, ...] = (100, 1_000, 10_000)
     engines: tuple[str, ...] = ENGINES
-    duration_s: dict[str, float] = field(default_factory=lambda: {"cython": 8.0, "python": 4.0})
+    duration_s: dict[str, float] = field(
+        default_factory=lambda: {"floor": 4.0, "cython": 8.0, "python": 4.0}
+    )
     max_frames: dict[str, int] = field(
-        default_factory=lambda: {"cython": 30_000_000, "python": 600_000}
+        default_factory=lambda: {"floor": 30_000_000, "cython": 30_000_000, "python": 600_000}
     )
     warmup_batch: int = 1_000
     #: extra ``UPTALLY_*`` settings for the servers (default: the server's own defaults)
@@ -614,8 +620,8 @@ class E2EConfig:
         return cls(
             devices=20_000,
             senders=8,
-            duration_s={"cython": 1.5, "python": 1.0},
-            max_frames={"cython": 3_000_000, "python": 60_000},
+            duration_s={"floor": 1.0, "cython": 1.5, "python": 1.0},
+            max_frames={"floor": 3_000_000, "cython": 3_000_000, "python": 60_000},
             quick=True,
         )
 
@@ -697,8 +703,9 @@ def run_engine(cfg: E2EConfig, engine: str, log: Any) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"uptally-e2e-{engine}-"))
     data = tmp / "data"
     row: dict[str, Any] = {"engine": engine, "phases": []}
+    floor = engine == "floor"
     try:
-        tenant_id, token = provision(data)
+        tenant_id, token = (0, "floor") if floor else provision(data)
         server = BenchServer(data, tmp, engine, cfg.server_env)
         acked_total = 0
         try:
@@ -754,18 +761,19 @@ def run_engine(cfg: E2EConfig, engine: str, log: Any) -> dict[str, Any]:
             row["server_exit"] = code
             if code != 0:
                 row["server_log"] = server.log_tail()
-        stored, log_left = stored_frames(data, tenant_id)
+        stored, log_left = (acked_total, 0) if floor else stored_frames(data, tenant_id)
         row["check"] = {
             "acked_frames": acked_total,
-            "stored_frames": stored,
+            "stored_frames": None if floor else stored,
             "log_records_left": log_left,
             "server_exit": code,
             "pass": stored == acked_total and code == 0,
         }
-        log(
-            f"  {engine:7} stored frames {stored:,} vs acknowledged {acked_total:,}, exit "
-            f"{code}: {'PASS' if row['check']['pass'] else 'FAIL'}"
-        )
+        if not floor:
+            log(
+                f"  {engine:7} stored frames {stored:,} vs acknowledged {acked_total:,}, exit "
+                f"{code}: {'PASS' if row['check']['pass'] else 'FAIL'}"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return row
@@ -812,6 +820,30 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for name, value, thr, op in out
     ]
+
+
+def floor_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per batch size: what the no-work HTTP floor carried, and the real servers' share of
+    it (empty without a floor run)."""
+    out = []
+    for row in rows:
+        if row["engine"] != "floor" or "phases" not in row:
+            continue
+        for f in row["phases"]:
+            size = f["batch_size"]
+            entry: dict[str, Any] = {
+                "batch_size": size,
+                "floor_frames_per_s": f["frames_per_s"],
+                "floor_batches_per_s": f["batches_per_s"],
+                "floor_p99_ms": f["latency_ms"].get("p99"),
+            }
+            for engine in ("cython", "python"):
+                p = _phase(rows, engine, size)
+                entry[f"{engine}_share"] = (
+                    p["frames_per_s"] / f["frames_per_s"] if p and f["frames_per_s"] else None
+                )
+            out.append(entry)
+    return out
 
 
 def check(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -861,6 +893,7 @@ def run(cfg: E2EConfig, log: Any = print) -> dict[str, Any]:
         "environment": environment(),
         "results": rows,
         "targets": targets(rows),
+        "floor": floor_summary(rows),
         "check": check(rows),
     }
 
@@ -911,7 +944,7 @@ def report(doc: dict[str, Any]) -> str:
             )
     lines.append("")
     for row in doc["results"]:
-        if "check" in row:
+        if "check" in row and row["engine"] != "floor":
             c = row["check"]
             lines.append(
                 f"{'PASS' if c['pass'] else 'FAIL'}  {row['engine']} store: {c['stored_frames']:,} "
@@ -931,6 +964,26 @@ def report(doc: dict[str, Any]) -> str:
             else f"{v:.3g}x"
         )
         lines.append(f"{verdict}  {t['target']:50} ({shown})")
+    if doc.get("floor"):
+        lines += [
+            "",
+            "HTTP floor: bench.floor_server (aiohttp + uvloop reading each body and answering,",
+            "no decoding, no store) under the same generator, and each engine's share of it",
+            f"{'batch':>6} {'floor frames/s':>14} {'floor req/s':>11} {'floor p99 ms':>12} "
+            f"{'cython share':>12} {'python share':>12}",
+        ]
+        for f in doc["floor"]:
+            lines.append(
+                f"{f['batch_size']:>6,} {rate(f['floor_frames_per_s']):>14} "
+                f"{f['floor_batches_per_s']:>11,.0f} {_num(f['floor_p99_ms'], 2):>12} "
+                f"{_num(f['cython_share'], 2):>12} {_num(f['python_share'], 3):>12}"
+            )
+            if f["batch_size"] == TARGET_SIZE and f["floor_frames_per_s"] < 20e6:
+                lines.append(
+                    f"NOTE  at {TARGET_SIZE:,}-frame batches the HTTP stack alone carries "
+                    f"{rate(f['floor_frames_per_s'])} frames/s here: the 20M target is out of "
+                    "reach of any server on it"
+                )
     chk = doc["check"]
     lines.append("")
     lines.append(
@@ -950,7 +1003,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, help="fleet size (default 100,000)")
     parser.add_argument("--senders", type=int, help="concurrent gateways (default 16)")
     parser.add_argument("--batch-sizes", help="comma-separated (default 100,1000,10000)")
-    parser.add_argument("--engines", help="comma-separated subset of cython,python")
+    parser.add_argument("--engines", help="comma-separated subset of floor,cython,python")
     parser.add_argument("--duration", type=float, help="seconds per Cython phase (default 8)")
     parser.add_argument(
         "--python-duration", type=float, help="seconds per Python-twin phase (default 4)"
@@ -970,7 +1023,7 @@ def config_from_args(args: argparse.Namespace) -> E2EConfig:
     if getattr(args, "engines", None):
         engines = tuple(s.strip() for s in args.engines.split(","))
         if set(engines) - set(ENGINES):
-            raise SystemExit("engines are cython and python")
+            raise SystemExit("engines are floor, cython and python")
         changes["engines"] = engines
     durations = dict(cfg.duration_s)
     if getattr(args, "duration", None) is not None:
