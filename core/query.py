@@ -79,11 +79,12 @@ def _scope(
     tenant = store.tenants[tenant_id]
     slot_ns = tenant.slot_s * NS_PER_S
     n_slots = 86_400 // tenant.slot_s
-    state = store.devstate(tenant_id)
-    devs = (
-        np.arange(len(state), dtype=np.int64) if devices is None else np.asarray(devices, np.int64)
-    )
-    state = state[devs]
+    if devices is None:
+        state = store.devstate(tenant_id)
+        devs = np.arange(len(state), dtype=np.int64)
+    else:
+        devs = np.asarray(devices, np.int64)
+        state = store.devstate(tenant_id, devs)
     first_slot = start_ns // slot_ns
     end_slot = min(-(-end_ns // slot_ns), now_ns // slot_ns)  # only ended slots count
     end_slot = max(end_slot, first_slot)

@@ -536,11 +536,25 @@ class Store:
         out[: len(stored)] = stored
         return out
 
-    def devstate(self, tenant_id: int) -> npt.NDArray[np.void]:
-        """Per-device lifecycle and latest values, dense by index (as of the last checkpoint)."""
+    def devstate(
+        self, tenant_id: int, devices: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.void]:
+        """Per-device lifecycle and latest values (as of the last checkpoint): dense by index,
+        or the rows of ``devices`` (indexes as numpy takes them) only, which reads just those
+        rows out of the map instead of copying every device's."""
         n = len(self._device_ids[tenant_id])
-        with self.env.begin() as txn:
-            return self._devstate(txn, tenant_id, n)[:n]
+        if devices is None:
+            with self.env.begin() as txn:
+                return self._devstate(txn, tenant_id, n)[:n]
+        idx = np.arange(n)[np.asarray(devices, np.int64)]  # IndexError as for the full array
+        out = empty_devstate(len(idx))
+        with self.env.begin(buffers=True) as txn:
+            raw = txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"])
+            if raw is not None:  # a view into the map, valid inside this transaction only
+                stored = np.frombuffer(raw, DEVSTATE_DTYPE)
+                have = idx < len(stored)
+                out[have] = stored[idx[have]]
+        return out
 
     # --- ingest ----------------------------------------------------------------------------
 

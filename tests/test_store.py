@@ -289,3 +289,23 @@ def test_checkpoint_keeps_log_records_committed_after_its_drain(engine, tmp_path
         s.checkpoint(NOW)
         assert sorted(export(s, 1)["devices"]) == ["a", "b"]
         assert sum(int(st["frames"].sum()) for _, _, st in s.day_blocks(1, 0, 2**32 - 1)) == 2
+
+
+def test_devstate_rows_of_some_devices(store) -> None:
+    """Reading the rows of a few devices gives exactly those rows of the whole table,
+    devices not yet checkpointed included (their defaults), with numpy's index rules."""
+    t = store.add_tenant("acme")
+    frames = [[f"d{i}", NOW_S - 600 + i, i % 2, 50 + i, -60 - i] for i in range(6)]
+    store.ingest(t.id, body(frames), NOW)
+    store.checkpoint(NOW)
+    store.ingest(t.id, body([["late", NOW_S - 60]], seq=2), NOW)  # in the log, not checkpointed
+    whole = store.devstate(t.id)
+    assert len(whole) == 7 and whole["last_ms"][0] >= 0 and whole["last_ms"][6] < 0
+    for idx in ([0], [5, 1, 1], [6, 0], [-1, -7], [], list(range(7))):
+        part = store.devstate(t.id, idx)
+        assert part.dtype == whole.dtype and part.tobytes() == whole[idx].tobytes(), idx
+        part["last_ms"] = 0  # the caller's own copy
+    assert store.devstate(t.id).tobytes() == whole.tobytes()
+    for bad in ([7], [-8]):
+        with pytest.raises(IndexError):
+            store.devstate(t.id, bad)
