@@ -1,12 +1,15 @@
 """End-to-end benchmark: gateway clients posting batches to a live server, durable commits.
 
-What runs, per engine (the Cython extension, then the Python twin, ``UPTALLY_NO_EXTENSIONS=1``),
-each against its own fresh server:
+What runs, per engine (the Cython extension, the Python twin with ``UPTALLY_NO_EXTENSIONS=1``,
+and the HTTP floor), each against its own fresh server, all started before the first phase:
 
 * The real server, ``python -m core.cli serve``, as a child process on 127.0.0.1 with a fresh
   data directory on disk (fsync'd group commits as in production: nothing is weakened), the
   default writer and checkpoint settings (overridable with ``UPTALLY_*`` variables), and one
   tenant whose plan has no effective rate limit (``rate_fps = 1e12`` in a config file).
+* The HTTP floor, :mod:`bench.floor_server`: aiohttp on uvloop reading each body and
+  answering, no decoding and no store. What it carries bounds what any server can reach on
+  this machine with this generator; the report gives each engine's share of it.
 * The load generator in its own process (:class:`LoadProcess`): ``senders`` concurrent aiohttp
   senders over keep-alive connections, each posting as its own gateway (``bench-gw-00``...)
   one batch at a time and waiting for the answer (a closed loop). Every body is encoded before
@@ -14,8 +17,10 @@ each against its own fresh server:
   ``[device, ts, status, battery, rssi]``, devices of a 100,000-device fleet ``site-042/dev-
   00017`` in a shuffled cycle, timestamps rising over the last hour of the server's clock), so
   dedupe never short-circuits and every frame is accepted.
-* First an untimed warm-up phase sends every device once (the server interns all ids), then
-  one timed phase per batch size (100, 1,000, 10,000 frames).
+* First an untimed warm-up phase per server sends every device once (the server interns all
+  ids), then one timed phase per batch size (100, 1,000, 10,000 frames), every engine's phase
+  of one size before the next size, so that engines compared are measured minutes apart at
+  most (this machine's speed drifts).
 
 Measured per timed phase, over the window from the first request to the last answer:
 acknowledged frames/s (frames the answers say were accepted, i.e. durably committed),
@@ -697,86 +702,104 @@ def run_phase(server: BenchServer, spec: LoadSpec) -> dict[str, Any]:
     return out
 
 
-def run_engine(cfg: E2EConfig, engine: str, log: Any) -> dict[str, Any]:
-    """Start a fresh server with ``engine``, warm it up, run every batch size, stop it and
-    check the stored frames against the acknowledged ones."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"uptally-e2e-{engine}-"))
-    data = tmp / "data"
-    row: dict[str, Any] = {"engine": engine, "phases": []}
-    floor = engine == "floor"
-    try:
-        tenant_id, token = (0, "floor") if floor else provision(data)
-        server = BenchServer(data, tmp, engine, cfg.server_env)
-        acked_total = 0
+class EngineRun:
+    """One engine's server through the run: :meth:`start` (fresh data directory, server,
+    warm-up), one :meth:`phase` per batch size, then :meth:`finish` (stop, and check the
+    stored frames against the acknowledged ones). ``row`` collects the results."""
+
+    def __init__(self, cfg: E2EConfig, engine: str, log: Any) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.log = log
+        self.floor = engine == "floor"
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"uptally-e2e-{engine}-"))
+        self.data = self.tmp / "data"
+        self.row: dict[str, Any] = {"engine": engine, "phases": []}
+        self.acked_total = 0
+        self.server: BenchServer | None = None
+        self.tenant_id = 0
+        self.base: LoadSpec | None = None
+
+    def start(self) -> None:
+        cfg, engine = self.cfg, self.engine
+        self.tenant_id, token = (0, "floor") if self.floor else provision(self.data)
+        self.server = BenchServer(self.data, self.tmp, engine, cfg.server_env)
+        self.base = LoadSpec(
+            url=self.server.url,
+            token=token,
+            senders=cfg.senders,
+            devices=cfg.devices,
+            devices_per_site=cfg.devices_per_site,
+            seed=cfg.seed,
+        )
+        warm = replace(
+            self.base,
+            batch_size=cfg.warmup_batch,
+            batches=math.ceil(cfg.devices / cfg.warmup_batch),
+            duration_s=600.0,
+            seq_base=0,
+            window_s=(3_590, 3_560),
+        )
+        t0 = time.perf_counter()
+        w = run_phase(self.server, warm)
+        self.acked_total += w["frames_acked"]
+        self.row["warmup"] = w
+        self.log(
+            f"  {engine:7} warm-up: {w['frames_acked']:,} frames (every device once) in "
+            f"{time.perf_counter() - t0:.1f} s, failures {_failures(w)}"
+        )
+
+    def phase(self, i: int, size: int) -> None:
+        assert self.server is not None and self.base is not None
+        cfg, engine = self.cfg, self.engine
+        spec = replace(
+            self.base,
+            batch_size=size,
+            batches=max(cfg.senders, cfg.max_frames[engine] // size),
+            duration_s=cfg.duration_s[engine],
+            seq_base=i * 1_000_000_000,
+            frame_base=i * 7_919,
+        )
+        r = run_phase(self.server, spec)
+        r["spec"] = spec.as_dict()
+        self.acked_total += r["frames_acked"]
+        self.row["phases"].append(r)
+        lat = r["latency_ms"]
+        self.log(
+            f"  {engine:7} {size:>6,}-frame batches: {rate(r['frames_per_s']):>6} "
+            f"frames/s {r['batches_per_s']:>8,.0f} batches/s  p50 "
+            f"{lat.get('p50', math.nan):7.2f} ms  p99 {lat.get('p99', math.nan):7.2f} "
+            f"ms  failures {_failures(r)}  gen cpu {r['gen_cpu_share']:.2f}  server cpu "
+            f"{r['server_cpu_share']['total']:.2f} ({r['window_s']:.1f} s, "
+            f"ended by {r['ended_by']})"
+        )
+
+    def finish(self) -> dict[str, Any]:
+        """Stop the server (if it started), check the store, remove the data directory."""
         try:
-            base = LoadSpec(
-                url=server.url,
-                token=token,
-                senders=cfg.senders,
-                devices=cfg.devices,
-                devices_per_site=cfg.devices_per_site,
-                seed=cfg.seed,
-            )
-            warm = replace(
-                base,
-                batch_size=cfg.warmup_batch,
-                batches=math.ceil(cfg.devices / cfg.warmup_batch),
-                duration_s=600.0,
-                seq_base=0,
-                window_s=(3_590, 3_560),
-            )
-            t0 = time.perf_counter()
-            w = run_phase(server, warm)
-            acked_total += w["frames_acked"]
-            row["warmup"] = w
-            log(
-                f"  {engine:7} warm-up: {w['frames_acked']:,} frames (every device once) in "
-                f"{time.perf_counter() - t0:.1f} s, failures {_failures(w)}"
-            )
-            for i, size in enumerate(cfg.batch_sizes, start=1):
-                batches = max(cfg.senders, cfg.max_frames[engine] // size)
-                spec = replace(
-                    base,
-                    batch_size=size,
-                    batches=batches,
-                    duration_s=cfg.duration_s[engine],
-                    seq_base=i * 1_000_000_000,
-                    frame_base=i * 7_919,
-                )
-                r = run_phase(server, spec)
-                r["spec"] = spec.as_dict()
-                acked_total += r["frames_acked"]
-                row["phases"].append(r)
-                lat = r["latency_ms"]
-                log(
-                    f"  {engine:7} {size:>6,}-frame batches: {rate(r['frames_per_s']):>6} "
-                    f"frames/s {r['batches_per_s']:>8,.0f} batches/s  p50 "
-                    f"{lat.get('p50', math.nan):7.2f} ms  p99 {lat.get('p99', math.nan):7.2f} "
-                    f"ms  failures {_failures(r)}  gen cpu {r['gen_cpu_share']:.2f}  server cpu "
-                    f"{r['server_cpu_share']['total']:.2f} ({r['window_s']:.1f} s, "
-                    f"ended by {r['ended_by']})"
+            if self.server is None:
+                return self.row
+            code = self.server.stop()
+            self.row["server_exit"] = code
+            if code != 0:
+                self.row["server_log"] = self.server.log_tail()
+            acked = self.acked_total
+            stored, left = (acked, 0) if self.floor else stored_frames(self.data, self.tenant_id)
+            self.row["check"] = {
+                "acked_frames": acked,
+                "stored_frames": None if self.floor else stored,
+                "log_records_left": left,
+                "server_exit": code,
+                "pass": stored == acked and code == 0,
+            }
+            if not self.floor:
+                self.log(
+                    f"  {self.engine:7} stored frames {stored:,} vs acknowledged {acked:,}, "
+                    f"exit {code}: {'PASS' if self.row['check']['pass'] else 'FAIL'}"
                 )
         finally:
-            code = server.stop()
-            row["server_exit"] = code
-            if code != 0:
-                row["server_log"] = server.log_tail()
-        stored, log_left = (acked_total, 0) if floor else stored_frames(data, tenant_id)
-        row["check"] = {
-            "acked_frames": acked_total,
-            "stored_frames": None if floor else stored,
-            "log_records_left": log_left,
-            "server_exit": code,
-            "pass": stored == acked_total and code == 0,
-        }
-        if not floor:
-            log(
-                f"  {engine:7} stored frames {stored:,} vs acknowledged {acked_total:,}, exit "
-                f"{code}: {'PASS' if row['check']['pass'] else 'FAIL'}"
-            )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return row
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.row
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -878,14 +901,24 @@ def run(cfg: E2EConfig, log: Any = print) -> dict[str, Any]:
         f"{Fleet(cfg.devices, cfg.devices_per_site).describe()}"
     )
     rows: list[dict[str, Any]] = []
-    for engine in cfg.engines:
-        if engine == "cython":
-            built, why = _extension_built()
-            if not built:
-                rows.append({"engine": engine, "skipped": why})
-                log(f"  {engine:7} skipped: {why}")
-                continue
-        rows.append(run_engine(cfg, engine, log))
+    runs: list[EngineRun] = []
+    try:
+        for engine in cfg.engines:
+            if engine == "cython":
+                built, why = _extension_built()
+                if not built:
+                    rows.append({"engine": engine, "skipped": why})
+                    log(f"  {engine:7} skipped: {why}")
+                    continue
+            runs.append(EngineRun(cfg, engine, log))
+            runs[-1].start()
+        # every engine's phase of one batch size runs before the next size: this machine's
+        # speed drifts over minutes, and engines compared a minute apart compare the drift
+        for i, size in enumerate(cfg.batch_sizes, start=1):
+            for er in runs:
+                er.phase(i, size)
+    finally:
+        rows += [er.finish() for er in runs]
     return {
         "bench": NAME,
         "schema": 1,
