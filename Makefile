@@ -10,7 +10,7 @@ DATA ?= data
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "Cython==3.2.9" "numpy>=2.0" "setuptools>=69" wheel
+	$(PY) -m pip install -q "Cython==3.2.9" "numpy>=2.0" "setuptools>=77" wheel
 	$(PY) -m pip install -q --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
 
