@@ -176,6 +176,10 @@ cdef class RollupC:
     cdef DevState *_state
     cdef size_t _state_cap
     cdef Overflow _over
+    cdef int _apply_locked(self, const uint32_t *pdev, const int64_t *pts,
+                           const uint8_t *pstatus, const int16_t *pbattery,
+                           const int16_t *prssi, const uint16_t *pfw,
+                           Py_ssize_t n) noexcept nogil
 
     cdef _setup(self, int64_t slot_s, int64_t heartbeat_s, int64_t device_cap)
     cdef void _release_all(self) noexcept

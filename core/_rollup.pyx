@@ -23,7 +23,7 @@ the two cannot deadlock.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.pythread cimport PyThread_acquire_lock, PyThread_allocate_lock
-from cpython.pythread cimport PyThread_free_lock, PyThread_release_lock, WAIT_LOCK
+from cpython.pythread cimport NOWAIT_LOCK, PyThread_free_lock, PyThread_release_lock, WAIT_LOCK
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isinf, isnan
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -97,6 +97,10 @@ _ERRORS = {
     E_FRAMES_MISSING: (MalformedBatch, "frames missing"),
     E_FRAMES_TYPE: (MalformedBatch, "frames must be an array"),
 }
+
+cdef enum:
+    APPLY_NOGIL_MIN = 20000  # frames: smaller batches are applied holding the GIL (apply())
+
 
 cdef object _INT64_MAX = 2**63 - 1
 cdef object _MAX_HEARTBEAT_S = 2**32 - 1
@@ -509,19 +513,32 @@ cdef class RollupC:
         cdef const int16_t *prssi = <const int16_t *>cnp.PyArray_DATA(rssi)
         cdef const uint16_t *pfw = <const uint16_t *>cnp.PyArray_DATA(fw)
         cdef int rc
-        with nogil:
-            PyThread_acquire_lock(self._lock, WAIT_LOCK)
-            if _check_ids(pdev, pfw, n, self._devices.count, self._firmware.count):
-                rc = -1
-            else:
-                rc = apply_frames(self._state, &self._over, &self._firmware, self.slot_ns,
-                                  self.slots_per_day, self._slot_magic, pdev, pts, pstatus,
-                                  pbattery, prssi, pfw, n)
+        # A batch of ordinary size folds in within microseconds: letting the GIL go for that
+        # would cost the caller a wait for it afterwards (up to the switch interval while the
+        # event loop runs), so a small batch keeps the GIL if the rollup's lock is free
+        if n < APPLY_NOGIL_MIN and PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            rc = self._apply_locked(pdev, pts, pstatus, pbattery, prssi, pfw, n)
             PyThread_release_lock(self._lock)
+        else:
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
+                rc = self._apply_locked(pdev, pts, pstatus, pbattery, prssi, pfw, n)
+                PyThread_release_lock(self._lock)
         if rc == -1:
             raise IndexError("batch refers to a device or firmware id this rollup does not hold")
         if rc:
             raise MemoryError()
+
+    cdef int _apply_locked(self, const uint32_t *pdev, const int64_t *pts,
+                           const uint8_t *pstatus, const int16_t *pbattery,
+                           const int16_t *prssi, const uint16_t *pfw,
+                           Py_ssize_t n) noexcept nogil:
+        """apply() with the rollup's lock held: -1 for unknown ids, else apply_frames's code."""
+        if _check_ids(pdev, pfw, n, self._devices.count, self._firmware.count):
+            return -1
+        return apply_frames(self._state, &self._over, &self._firmware, self.slot_ns,
+                            self.slots_per_day, self._slot_magic, pdev, pts, pstatus,
+                            pbattery, prssi, pfw, n)
 
     @property
     def pending_days(self) -> int:
