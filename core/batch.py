@@ -64,11 +64,14 @@ class Batch:
     @property
     def warnings(self) -> int:
         if self._warnings is None:
-            self._warnings = int(np.bitwise_count(self.warnings_mask).sum())
+            mask = self.warnings_mask
+            self._warnings = int(np.bitwise_count(mask).sum()) if mask.any() else 0
         return self._warnings
 
     def reject_counts(self) -> dict[str, int]:
         """Rejected frames by machine code (for metrics)."""
+        if not self.rejected:
+            return {}
         counts = np.bincount(self.reasons, minlength=len(REJECT_CODES))
         return {REJECT_CODES[i]: int(n) for i, n in enumerate(counts) if i and n}
 
@@ -77,6 +80,9 @@ class Batch:
         """The first rejects and warnings in frame order, at most ``MAX_ERRORS``."""
         if self._errors is None:
             out: list[dict[str, object]] = []
+            if not self.rejected and not self.warnings:  # the usual batch: nothing to tell
+                self._errors = out
+                return out
             flagged = np.flatnonzero((self.reasons != 0) | (self.warnings_mask != 0))
             for i in flagged:
                 reason = int(self.reasons[i])
@@ -108,15 +114,16 @@ class Batch:
         return self._log
 
     def _columns_bytes(self) -> bytes:
+        # asarray: no copy when a column already has the little-endian type
         return b"".join(
             (
                 np.uint32(self.accepted).tobytes(),
-                self.dev.astype("<u4").tobytes(),
-                self.ts.astype("<i8").tobytes(),
+                np.asarray(self.dev, "<u4").tobytes(),
+                np.asarray(self.ts, "<i8").tobytes(),
                 self.status.tobytes(),
-                self.battery.astype("<i2").tobytes(),
-                self.rssi.astype("<i2").tobytes(),
-                self.fw.astype("<u2").tobytes(),
+                np.asarray(self.battery, "<i2").tobytes(),
+                np.asarray(self.rssi, "<i2").tobytes(),
+                np.asarray(self.fw, "<u2").tobytes(),
             )
         )
 
