@@ -13,7 +13,9 @@ from core.rollup import NO_EXTENSIONS, RollupC, RollupPy
 ENGINES = [RollupPy] if NO_EXTENSIONS else [RollupPy, RollupC]
 
 # The differential tests compare the two engines; a run without the extension has one.
-collect_ignore = ["test_differential.py", "test_fuzz.py"] if NO_EXTENSIONS else []
+collect_ignore = (
+    ["test_differential.py", "test_fuzz.py", "test_bench_ab.py"] if NO_EXTENSIONS else []
+)
 ENGINE_IDS = ["py"] if NO_EXTENSIONS else ["py", "c"]
 
 
