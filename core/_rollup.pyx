@@ -281,7 +281,10 @@ cdef class RollupC:
             PyThread_free_lock(self._lock)
 
     cdef void _acquire(self) noexcept:
-        """Take the lock, waiting for it without the GIL."""
+        """Take the lock; if it is busy, wait for it without the GIL (letting the GIL go when
+        the lock is free would only cost a wait to get it back)."""
+        if PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            return
         with nogil:
             PyThread_acquire_lock(self._lock, WAIT_LOCK)
 

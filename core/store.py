@@ -510,12 +510,14 @@ class Store:
         """
         rollup = self.rollups[tenant_id]
         start = self._persisted_devices[tenant_id]
+        start_fw = self._persisted_firmware[tenant_id]
+        if rollup.n_devices == start and rollup.n_firmware == start_fw:
+            return [], 0  # the usual group: no new ids (and no lock taken to find out)
         new_ids = rollup.device_ids(start)
         for dev, device_id in enumerate(new_ids, start):
             raw = device_id.encode()
             txn.put(_TENANT_DEV.pack(tenant_id, dev), raw, db=self.db[b"devices"])
             txn.put(_U32.pack(tenant_id) + raw, _U32.pack(dev), db=self.db[b"device_ids"])
-        start_fw = self._persisted_firmware[tenant_id]
         new_fw = rollup.firmware_ids(start_fw)
         for fw, name in enumerate(new_fw, start_fw + 1):
             txn.put(_TENANT_DEV.pack(tenant_id, fw), name.encode(), db=self.db[b"firmware"])
