@@ -59,7 +59,7 @@ class Config:
     decode_threads: int = 2
     retry_after_s: int = 1
     access_log: bool = False
-    switch_interval_s: float = 0.0005
+    switch_interval_s: float = 0.0001
     plans: Mapping[str, Plan] = field(default_factory=lambda: dict(DEFAULT_PLANS))
 
     def plan(self, name: str) -> Plan:

@@ -1052,6 +1052,9 @@ def test_decode_releases_the_gil() -> None:
     thread.start()
     try:
         sys.setswitchinterval(10_000.0)
+        # a wait for the GIL begun under the old interval may still force a hand-off: let it
+        # finish (sleeping lets go of the GIL) before the control is timed
+        time.sleep(0.05)
         control = moves(lambda: sum(range(200_000)))
         during_decode = moves(lambda: rollup.decode(body, NOW))
     finally:
