@@ -174,7 +174,9 @@ cdef int _intern_frames(Interner *devs, Interner *fws, DevState **states, size_t
         fr = &sc.frames[i]
         reason = fr.reason
         if reason == 0:
-            key = (sc.side if fr.dev_side else body) + fr.dev_off
+            key = body + fr.dev_off
+            if fr.dev_side:
+                key = sc.side + fr.dev_off
             idx = interner_find(devs, fr.dev_hash, key, fr.dev_len)
             if idx < 0:
                 if device_cap != 0 and <int64_t>devs.count >= device_cap:
