@@ -5,7 +5,7 @@ The flooding gateway runs in its own process, as a real one would, so it does no
 measuring client's event loop. Alone and flooded phases alternate every 25 requests: this
 machine's fsync latency drifts over seconds, and only short interleaved phases let both sides
 see the same drift (A/A runs of this design, with the flood idle, showed 0.88-1.10 at 1,000
-requests a side; at 2,500 a side flooded runs showed 0.98-1.06).
+requests a side; at 2,500 a side flooded runs showed 0.98-1.06; at 3,000 a side, 1.02-1.09).
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from tests.live import ProcessServer, provision
 pytestmark = pytest.mark.slow
 
 FRAMES = 100  # per calm batch
-# The flood's plan allows a small share of what the engine decodes: 2,000 frames/s for the
-# Cython engine, 200 for the Python twin (some 50 times slower), in batches of 100 and 10
-# frames, so that the flood sends as many requests either way (200/s at ten times its limit)
-# and what it is allowed costs the server alike.
-FLOOD_LIMIT_FPS = 200 if NO_EXTENSIONS else 2_000
-FLOOD_FRAMES = 10 if NO_EXTENSIONS else 100
+# The flooding tenant is on a basic plan (5,000 frames/s) and sends ten times that in the
+# 1,000-frame batches gateways usually send: 50 requests a second, of which one in ten is
+# admitted. The Python twin decodes some 50 times slower, holding the GIL, so its flood is
+# scaled down tenfold in frames (500 frames/s, 100-frame batches) and stays at 50 requests
+# a second with one in ten admitted, so that what it is allowed costs the server alike.
+FLOOD_LIMIT_FPS = 500 if NO_EXTENSIONS else 5_000
+FLOOD_FRAMES = 100 if NO_EXTENSIONS else 1_000
 # The promise: the calm tenant's p99 grows by less than 20 %. It holds for the Cython engine.
 # The Python twin decodes holding the GIL, so even the flood's refused requests (parsed, their
 # token checked, answered 429 on the event loop) wait on it and make it wait: with every
@@ -39,8 +40,8 @@ FLOOD_FRAMES = 10 if NO_EXTENSIONS else 100
 # side, and CI saw 32 % once. The twin is held to 50 % (docs/reliability.md).
 P99_GROWTH = 1.5 if NO_EXTENSIONS else 1.2
 # alone and flooded phases alternate quickly, so drift (disk, neighbours) hits both alike;
-# 2,500 requests a side put the p99 on the 25 slowest, not on a few stragglers
-ROUNDS = 100
+# 3,000 requests a side put the p99 on the 30 slowest, not on a few stragglers
+ROUNDS = 120
 PER_PHASE = 25
 CONFIG = f"""
 [plans.flood]
@@ -58,7 +59,7 @@ def body(gateway: str, seq: int, t0: int, n: int = FRAMES) -> bytes:
     return msgpack.packb({"gateway": gateway, "seq": seq, "frames": frames})
 
 
-PRE_ENCODED = 12_000  # flood requests built before the test starts (wrapping around after)
+PRE_ENCODED = 4_000  # flood requests built before the test starts (some 1,300 are sent)
 
 
 async def _response(reader: asyncio.StreamReader) -> tuple[int, str, bool]:
@@ -189,7 +190,9 @@ def test_flooding_tenant_is_limited_and_others_unaffected(tmp_path) -> None:
         return alone, flooded
 
     try:
+        began = time.monotonic()
         alone, flooded = asyncio.run(run())
+        elapsed = time.monotonic() - began
         done.set()
         active.set()
         statuses_list, retry_after = out.get(timeout=30)
@@ -208,7 +211,12 @@ def test_flooding_tenant_is_limited_and_others_unaffected(tmp_path) -> None:
         f"{1000 * p50_flooded:.2f}/{1000 * p99_flooded:.2f} ms flooded "
         f"({len(statuses)} flood requests)"
     )
-    assert (statuses == 429).sum() > 0.8 * len(statuses), np.unique(statuses, return_counts=True)
+    # the flood is held to its plan: what was admitted fits the rate over the run, plus the
+    # bucket and the one batch that may overdraw it; the rest was refused
+    admitted = int((statuses == 200).sum()) * FLOOD_FRAMES
+    assert admitted <= FLOOD_LIMIT_FPS * elapsed + FLOOD_LIMIT_FPS * 1.0 + FLOOD_FRAMES
+    print(f"flood: {admitted} frames admitted in {elapsed:.1f} s")
+    assert (statuses == 429).sum() > 0.75 * len(statuses), np.unique(statuses, return_counts=True)
     assert retry_after and all(int(v) >= 1 for v in retry_after)
     assert set(statuses) <= {200, 429}
     assert p99_flooded < P99_GROWTH * p99_alone, (
