@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,9 @@ class Batch:
     _errors: list[dict[str, object]] | None = field(default=None, repr=False)
     _warnings: int | None = field(default=None, repr=False)
     _log: bytes | None = field(default=None, repr=False)
+
+    #: bytes of one frame in :meth:`columns_bytes` (dev, ts, status, battery, rssi, fw)
+    FRAME_BYTES: ClassVar[int] = 4 + 8 + 1 + 2 + 2 + 2
 
     def prepare(self) -> Batch:
         """Compute the answer's counts and the log record now (in a decoding thread), so the

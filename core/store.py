@@ -60,6 +60,7 @@ _TENANT_DEV = struct.Struct(">II")
 _DEDUPE = struct.Struct(">IIQ")
 _AGE = struct.Struct(">QIIQ")
 _LOG_HEAD = struct.Struct(">I")
+_LOG_COUNT = struct.Struct("<I")  # frames in a log entry's columns (little-endian)
 
 #: Per-device state of a tenant, dense by device index: lifecycle settings and the merged
 #: "latest" values. ``*_ms`` are Unix milliseconds, -1 for none.
@@ -259,6 +260,12 @@ class Store:
         self._persisted_firmware: dict[int, int] = {}
         self._gateways: dict[tuple[int, str], int] = {}
         self._device_ids: dict[int, list[str]] = {}
+        # What the single writer knows without asking LMDB (each read or write releases and
+        # retakes the GIL, which costs up to a switch interval when the server is busy): the
+        # last log sequence number, and per (tenant, gateway) the highest seq in ``dedupe``, so
+        # that a batch with a higher seq (the usual case) is known new without a lookup.
+        self._lsn = 0
+        self._max_seq: dict[tuple[int, int], int] = {}
         self._load()
 
     # --- opening ---------------------------------------------------------------------------
@@ -274,6 +281,10 @@ class Store:
                 tenant_id = _U32.unpack(key[:4])[0]
                 self._gateways[(tenant_id, key[4:].decode())] = _U32.unpack(value)[0]
         if not self.readonly:
+            with self.env.begin() as txn:
+                cursor = txn.cursor(db=self.db[b"log"])
+                last = _U64.unpack(cursor.key())[0] if cursor.last() else 0
+                self._lsn = max(last, self._checkpoint_lsn(txn))
             self._replay_log()
 
     def _open_rollup(self, txn: lmdb.Transaction, tenant: Tenant) -> None:
@@ -298,9 +309,8 @@ class Store:
             for key, value in txn.cursor(db=self.db[b"log"]):
                 if upto is not None and _U64.unpack(key)[0] > upto:
                     break
-                tenant_id = _LOG_HEAD.unpack_from(value)[0]
-                batch = Batch.from_columns_bytes(value[_LOG_HEAD.size :])
-                self.rollups[tenant_id].apply(batch)
+                for tenant_id, batch in _log_entries(value):
+                    self.rollups[tenant_id].apply(batch)
 
     def close(self) -> None:
         self.env.close()
@@ -596,15 +606,15 @@ class Store:
         now_ns = time.time_ns() if now_ns is None else now_ns
         new_gateways: dict[tuple[int, str], int] = {}
         persisted: dict[int, tuple[list[str], int]] = {}
+        max_seq: dict[tuple[int, int], int] = {}
+        lsn = [0]  # the group's log record, if it has one
 
         def work(txn: lmdb.Transaction) -> list[CommitResult]:
             new_gateways.clear()
+            max_seq.clear()
             results: list[CommitResult] = []
             seen: dict[bytes, CommitResult] = {}
-            log = self.db[b"log"]
-            cursor = txn.cursor(db=log)
-            lsn = _U64.unpack(cursor.key())[0] if cursor.last() else 0
-            lsn = max(lsn, self._checkpoint_lsn(txn))
+            record: list[bytes] = []  # the group's accepted frames: one log record
             for tenant_id, batch in group:
                 result = CommitResult(batch.accepted, batch.rejected, batch.warnings, batch.errors)
                 key = None
@@ -616,7 +626,12 @@ class Store:
                         gw = self._gateway_id(txn, tenant_id, batch.gateway)
                         new_gateways[(tenant_id, batch.gateway)] = gw
                     key = _DEDUPE.pack(tenant_id, gw, batch.seq)
-                    earlier = seen.get(key) or self._dedupe_hit(txn, key, now_ns)
+                    top = max_seq.get((tenant_id, gw))
+                    if top is None:
+                        top = max_seq[(tenant_id, gw)] = self._stored_max_seq(txn, tenant_id, gw)
+                    earlier = seen.get(key)
+                    if earlier is None and batch.seq <= top:
+                        earlier = self._dedupe_hit(txn, key, now_ns)
                     if earlier is not None:
                         results.append(
                             CommitResult(
@@ -629,23 +644,28 @@ class Store:
                         )
                         continue
                     seen[key] = result
-                    record = msgpack.packb(
+                    max_seq[(tenant_id, gw)] = max(top, batch.seq)
+                    answer = msgpack.packb(
                         [now_ns, result.accepted, result.rejected, result.warnings, result.errors]
                     )
-                    txn.put(key, record, db=self.db[b"dedupe"])
+                    txn.put(key, answer, db=self.db[b"dedupe"])
                     txn.put(
                         _AGE.pack(now_ns, tenant_id, gw, batch.seq), b"", db=self.db[b"dedupe_age"]
                     )
                 if batch.accepted:
-                    lsn += 1
-                    value = _LOG_HEAD.pack(tenant_id) + batch.columns_bytes()
-                    txn.put(_U64.pack(lsn), value, db=log, append=True)
+                    record += (_LOG_HEAD.pack(tenant_id), batch.columns_bytes())
                 results.append(result)
+            lsn[0] = self._lsn
+            if record:
+                lsn[0] += 1
+                txn.put(_U64.pack(lsn[0]), b"".join(record), db=self.db[b"log"], append=True)
             for tenant_id in {tenant_id for tenant_id, _ in group}:
                 persisted[tenant_id] = self._persist_ids(txn, tenant_id)
             return results
 
         results = self._write(work)
+        self._lsn = lsn[0]
+        self._max_seq.update(max_seq)
         self._gateways.update(new_gateways)
         for tenant_id, written in persisted.items():
             self._ids_persisted(tenant_id, written)
@@ -653,6 +673,17 @@ class Store:
             if not result.duplicate and batch.accepted:
                 self.rollups[tenant_id].apply(batch)
         return results
+
+    def _stored_max_seq(self, txn: lmdb.Transaction, tenant_id: int, gw: int) -> int:
+        """The highest seq of the gateway in ``dedupe`` (-1 if none); asked once a gateway."""
+        top = self._max_seq.get((tenant_id, gw))
+        if top is not None:
+            return top
+        prefix = _TENANT_DEV.pack(tenant_id, gw)
+        cursor = txn.cursor(db=self.db[b"dedupe"])
+        found = cursor.prev() if cursor.set_range(prefix + b"\xff" * 8) else cursor.last()
+        key = bytes(cursor.key()) if found else b""
+        return _DEDUPE.unpack(key)[2] if key.startswith(prefix) else -1
 
     def _dedupe_hit(self, txn: lmdb.Transaction, key: bytes, now_ns: int) -> CommitResult | None:
         raw = txn.get(key, db=self.db[b"dedupe"])
@@ -697,11 +728,8 @@ class Store:
         Call it between commits (in the writer thread): every batch committed up to ``lsn``
         has been applied, and none after it.
         """
-        with self.env.begin() as txn:
-            cursor = txn.cursor(db=self.db[b"log"])
-            lsn = _U64.unpack(cursor.key())[0] if cursor.last() else self._checkpoint_lsn(txn)
         deltas = {tenant_id: rollup.drain() for tenant_id, rollup in self.rollups.items()}
-        return Drained(lsn, {t: d for t, d in deltas.items() if d})
+        return Drained(self._lsn, {t: d for t, d in deltas.items() if d})
 
     def prepare_checkpoint(self, drained: Drained) -> Prepared:
         """Merge drained days with the stored blocks and encode them (no write; any thread)."""
@@ -863,6 +891,17 @@ class Store:
     def firmware_names(self, tenant_id: int) -> list[str]:
         """Firmware strings by id; index 0 is the empty string (none)."""
         return [""] + self.rollups[tenant_id].firmware_ids()
+
+
+def _log_entries(value: bytes) -> Iterator[tuple[int, Batch]]:
+    """The batches of one log record: one or more (tenant u32, columns) back to back."""
+    pos = 0
+    while pos < len(value):
+        tenant_id = _LOG_HEAD.unpack_from(value, pos)[0]
+        n = _LOG_COUNT.unpack_from(value, pos + _LOG_HEAD.size)[0]
+        end = pos + _LOG_HEAD.size + _LOG_COUNT.size + n * Batch.FRAME_BYTES
+        yield tenant_id, Batch.from_columns_bytes(value[pos + _LOG_HEAD.size : end])
+        pos = end
 
 
 def _prefix_scan(txn: lmdb.Transaction, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:

@@ -309,3 +309,62 @@ def test_devstate_rows_of_some_devices(store) -> None:
     for bad in ([7], [-8]):
         with pytest.raises(IndexError):
             store.devstate(t.id, bad)
+
+
+def test_dedupe_of_any_seq_order_across_restarts(engine, tmp_path) -> None:
+    """Gateways mostly send rising seqs, and the writer knows each gateway's highest one: a
+    resend of an older seq, before or after a restart, is still a duplicate; an older seq
+    never sent is new."""
+    frames = [["a", NOW_S - 60]]
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        assert [s.ingest(t.id, body(frames, seq=q), NOW).duplicate for q in (5, 3, 5, 3)] == [
+            False,
+            False,
+            True,
+            True,
+        ]
+        s.env.close()  # no checkpoint
+    with Store(tmp_path / "db", engine=engine) as s:
+        sent = [(q, s.ingest(t.id, body(frames, seq=q), NOW).duplicate) for q in (3, 5, 4, 6, 4)]
+        assert sent == [(3, True), (5, True), (4, False), (6, False), (4, True)]
+        other = s.ingest(t.id, body(frames, seq=5, gateway="gw2"), NOW)
+        assert not other.duplicate
+        s.checkpoint(NOW)
+        s.env.close()
+    with Store(tmp_path / "db", engine=engine) as s:
+        assert all(s.ingest(t.id, body(frames, seq=q), NOW).duplicate for q in (3, 4, 5, 6))
+        s.checkpoint(NOW)
+        stats = next(s.day_blocks(t.id, 0, 2**32 - 1))[2]
+        assert int(stats["frames"][0]) == 5  # seqs 3, 4, 5, 6 of gw and seq 5 of gw2
+
+
+def test_a_group_is_one_log_record_and_replays_whole(engine, tmp_path) -> None:
+    """A group of batches of several tenants is one log record; replayed after a crash, it
+    gives what the same batches give checkpointed."""
+
+    def batches(s: Store) -> list:
+        a, b = s.add_tenant("a").id, s.add_tenant("b").id
+        return [
+            (a, s.decode(a, body([["x", NOW_S - 120], ["y", NOW_S - 60, 1]], seq=1), NOW)),
+            (b, s.decode(b, body([["x", NOW_S - 300]], seq=1), NOW)),
+            (a, s.decode(a, body([["x", NOW_S - 60, 0, 50, -60, "2.1"]], seq=2), NOW)),
+            (a, s.decode(a, body([["", NOW_S]], seq=3), NOW)),  # nothing accepted
+        ]
+
+    with Store(tmp_path / "control", engine=engine) as control:
+        for tenant_id, batch in batches(control):
+            control.commit([(tenant_id, batch)], NOW)
+        control.checkpoint(NOW)
+        expected = [export(control, t) for t in (1, 2)]
+    crashed = Store(tmp_path / "db", engine=engine)
+    results = crashed.commit(batches(crashed), NOW)
+    assert [r.accepted for r in results] == [2, 1, 1, 0]
+    assert crashed.log_records == 1
+    crashed.env.close()
+    with Store(tmp_path / "db", engine=engine) as s:
+        s.checkpoint(NOW)
+        assert [export(s, t) for t in (1, 2)] == expected
+        assert s.log_records == 0
+        follow = s.ingest(1, body([["z", NOW_S - 60]], seq=4), NOW)
+        assert (follow.accepted, s.log_records) == (1, 1)
