@@ -42,7 +42,7 @@ from core.dayblock import (
     DayDelta,
     decode_bitmaps,
     empty_stats,
-    encode_bitmaps,
+    merge_bitmaps,
     merge_stats,
 )
 from core.rollup import Rollup, RollupPy
@@ -805,25 +805,16 @@ class Store:
         """The new bitmap and stats blocks of one tenant-day: stored ones merged with a delta."""
         key = _TENANT_DAY.pack(tenant_id, delta.day)
         raw = txn.get(key, db=self.db[b"days"])
-        width = int(delta.dev.max()) + 1
-        if raw:
-            block = decode_bitmaps(raw)
-            cov, fault = block.dense(max(block.n, width))
-        else:
-            cov = np.zeros((width, delta.cov.shape[1]), np.uint8)
-            fault = np.zeros_like(cov)
-        cov[delta.dev] |= delta.cov
-        fault[delta.dev] |= delta.fault
+        bitmaps, n = merge_bitmaps(
+            bytes(raw) if raw else None, delta.dev, delta.cov, delta.fault, rollup.slots_per_day
+        )
         raw = txn.get(key, db=self.db[b"daystats"])
-        stats = empty_stats(len(cov))
+        stats = empty_stats(n)
         if raw:
             old = np.frombuffer(raw, STATS_DTYPE)
             stats[: len(old)] = old
         stats[delta.dev] = merge_stats(stats[delta.dev], delta.stats, fw_rank)
-        return [
-            (b"days", key, encode_bitmaps(cov, fault, rollup.slots_per_day)),
-            (b"daystats", key, stats.tobytes()),
-        ]
+        return [(b"days", key, bitmaps), (b"daystats", key, stats.tobytes())]
 
     def _merge_tenant(self, txn: lmdb.Transaction, tenant_id: int, deltas: list[DayDelta]) -> int:
         rollup = self.rollups[tenant_id]

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import core.dayblock
 from core.dayblock import (
     KIND_EMPTY,
     KIND_FULL,
@@ -14,6 +15,7 @@ from core.dayblock import (
     decode_bitmaps,
     empty_stats,
     encode_bitmaps,
+    merge_bitmaps,
     merge_stats,
 )
 
@@ -93,3 +95,38 @@ def test_merge_stats_is_commutative_associative_and_idempotent_on_last_values() 
     assert twice["frames"] == 2 * a["frames"]  # deliveries add up
     fw_winner = max((int(r["fw_last"]) for r in rows), key=lambda f: rank[f])
     assert int(ab_c["fw_last"][0]) == fw_winner  # a tie on time goes to the greater name
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    slots=st.sampled_from([24, 1440]),
+    n_old=st.integers(0, 40),
+    chunk=st.integers(1, 9),
+)
+def test_chunked_encode_and_merge_give_the_whole_day_bytes(data, slots, n_old, chunk) -> None:
+    """Blocks are encoded, and stored days merged with a delta, a chunk of devices at a time
+    (so that no numpy call holds the GIL for long); the bytes are those of doing it whole."""
+    old_cov, old_fault = _rows(data, n_old, slots), _rows(data, n_old, slots)
+    devs = sorted(set(data.draw(st.lists(st.integers(0, 50), max_size=30))))
+    dev = np.array(devs, np.uint32)
+    cov, fault = _rows(data, len(dev), slots), _rows(data, len(dev), slots)
+    stored = encode_bitmaps(old_cov, old_fault, slots) if n_old else None
+    # the reference: whole arrays, one step
+    n = max(n_old, int(dev.max()) + 1 if len(dev) else 0)
+    want_cov = np.zeros((n, (slots + 7) // 8), np.uint8)
+    want_fault = np.zeros_like(want_cov)
+    want_cov[:n_old], want_fault[:n_old] = old_cov, old_fault
+    want_cov[dev.astype(np.int64)] |= cov
+    want_fault[dev.astype(np.int64)] |= fault
+    whole = encode_bitmaps(want_cov, want_fault, slots)
+    saved = core.dayblock.CHUNK_ROWS
+    core.dayblock.CHUNK_ROWS = chunk
+    try:
+        assert encode_bitmaps(want_cov, want_fault, slots) == whole
+        merged, n_merged = merge_bitmaps(stored, dev, cov, fault, slots)
+    finally:
+        core.dayblock.CHUNK_ROWS = saved
+    assert (merged, n_merged) == (whole, n)
+    back_cov, back_fault = decode_bitmaps(merged).dense()
+    assert np.array_equal(back_cov, want_cov) and np.array_equal(back_fault, want_fault)
