@@ -166,11 +166,13 @@ class Drained:
 
 @dataclass
 class Prepared:
-    """A checkpoint ready to write: (db, key, value) puts of merged day blocks."""
+    """A checkpoint ready to write: (db, key, value) puts of merged day blocks, and per tenant
+    the ``devstate`` value it was merged from with the merged rows."""
 
     drained: Drained
     puts: list[tuple[bytes, bytes, bytes]]
     written: int
+    devstates: dict[int, tuple[bytes | None, npt.NDArray[np.void]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -539,6 +541,18 @@ class Store:
         self._persisted_devices[tenant_id] += len(new_ids)
         self._persisted_firmware[tenant_id] += n_fw
 
+    def _merged_devstate(
+        self, txn: lmdb.Transaction, tenant_id: int, deltas: list[DayDelta]
+    ) -> tuple[bytes | None, npt.NDArray[np.void]]:
+        """The stored ``devstate`` value and its rows with drained days folded in."""
+        rollup = self.rollups[tenant_id]
+        fw_rank = rollup.fw_rank()
+        seen = _raw(txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"]))
+        state = self._devstate(txn, tenant_id, rollup.n_devices)
+        for delta in deltas:
+            _merge_devstate(state, delta, fw_rank)
+        return seen, state
+
     def _devstate(self, txn: lmdb.Transaction, tenant_id: int, n: int) -> npt.NDArray[np.void]:
         raw = txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"])
         stored = np.frombuffer(raw, DEVSTATE_DTYPE) if raw else empty_devstate(0)
@@ -736,6 +750,7 @@ class Store:
         try:
             puts: list[tuple[bytes, bytes, bytes]] = []
             written = 0
+            devstates = {}
             with self.env.begin() as txn:
                 for tenant_id, deltas in drained.deltas.items():
                     rollup = self.rollups[tenant_id]
@@ -743,7 +758,8 @@ class Store:
                     for delta in deltas:
                         puts.extend(self._merge_day(txn, tenant_id, delta, rollup, fw_rank))
                         written += len(delta.dev)
-            return Prepared(drained, puts, written)
+                    devstates[tenant_id] = self._merged_devstate(txn, tenant_id, deltas)
+            return Prepared(drained, puts, written, devstates)
         except BaseException:
             self._restore(drained)
             raise
@@ -758,11 +774,13 @@ class Store:
             for db, key, value in prepared.puts:
                 txn.put(key, value, db=self.db[db])
             for tenant_id, deltas in drained.deltas.items():
-                rollup = self.rollups[tenant_id]
-                fw_rank = rollup.fw_rank()
-                state = self._devstate(txn, tenant_id, rollup.n_devices)
-                for delta in deltas:
-                    _merge_devstate(state, delta, fw_rank)
+                seen, state = prepared.devstates[tenant_id]
+                if _raw(txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"])) != seen:
+                    # written since it was prepared (a device registered): merge it again
+                    seen, state = self._merged_devstate(txn, tenant_id, deltas)
+                n = self.rollups[tenant_id].n_devices
+                if len(state) < n:  # devices interned since
+                    state = np.concatenate((state, empty_devstate(n - len(state))))
                 txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
             log = self.db[b"log"]
             cursor = txn.cursor(db=log)
@@ -882,6 +900,10 @@ class Store:
     def firmware_names(self, tenant_id: int) -> list[str]:
         """Firmware strings by id; index 0 is the empty string (none)."""
         return [""] + self.rollups[tenant_id].firmware_ids()
+
+
+def _raw(value: bytes | memoryview | None) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 def _log_entries(value: bytes) -> Iterator[tuple[int, Batch]]:

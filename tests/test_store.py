@@ -368,3 +368,26 @@ def test_a_group_is_one_log_record_and_replays_whole(engine, tmp_path) -> None:
         assert s.log_records == 0
         follow = s.ingest(1, body([["z", NOW_S - 60]], seq=4), NOW)
         assert (follow.accepted, s.log_records) == (1, 1)
+
+
+def test_checkpoint_keeps_devices_registered_while_it_was_prepared(engine, tmp_path) -> None:
+    """The checkpoint folds the drained days into ``devstate`` in the background; a device
+    registered or changed before it is written keeps its settings, and the days still land."""
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
+        prepared = s.prepare_checkpoint(s.drain_checkpoint())
+        s.register_device(t.id, "a", retired_ns=NOW)
+        s.register_device(t.id, "b", heartbeat_s=300)
+        s.write_checkpoint(prepared, NOW)
+        state = s.devstate(t.id)
+        assert len(state) == 2
+        assert int(state["retired_ms"][0]) == NOW // 10**6
+        assert int(state["last_ms"][0]) == (NOW_S - 120) * 1000
+        assert int(state["heartbeat_s"][1]) == 300
+        # unchanged in between: the prepared rows are written as they are
+        s.ingest(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
+        s.checkpoint(NOW)
+        state = s.devstate(t.id)
+        assert int(state["retired_ms"][0]) == NOW // 10**6
+        assert int(state["last_ms"][1]) == (NOW_S - 60) * 1000
