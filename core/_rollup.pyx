@@ -169,8 +169,8 @@ cdef int _intern_frames(Interner *devs, Interner *fws, DevState **states, size_t
     cdef const unsigned char *key
     cdef unsigned int reason, mask
     for i in range(n):
-        if i + 8 < n and sc.frames[i + 8].reason == 0:
-            interner_prefetch(devs, sc.frames[i + 8].dev_hash)
+        if i + 16 < n and sc.frames[i + 16].reason == 0:
+            interner_prefetch(devs, sc.frames[i + 16].dev_hash)
         fr = &sc.frames[i]
         reason = fr.reason
         if reason == 0:

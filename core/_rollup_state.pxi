@@ -214,8 +214,9 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
     cdef int rc
     cdef bint late
     for i in range(n):
-        if i + 8 < n:
-            UPT_PREFETCH_W(&states[dev[i + 8]])
+        if i + 16 < n:  # both lines of a state that straddles two
+            UPT_PREFETCH_W(&states[dev[i + 16]])
+            UPT_PREFETCH_W(<char *>&states[dev[i + 16]] + sizeof(DevState) - 1)
         d = dev[i]
         st = &states[d]
         t = ts[i]
