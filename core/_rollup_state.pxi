@@ -207,7 +207,8 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
     cdef StatsRow *rec
     cdef uint32_t d
     cdef int64_t t, day, slot, slot_e, ms, rebased
-    cdef uint64_t ut, ue, uday, rem
+    cdef uint64_t ut, sec, esec, uday, sod
+    cdef uint32_t sub
     cdef int s
     cdef int16_t b, r
     cdef uint16_t f
@@ -223,20 +224,24 @@ cdef int apply_frames(DevState *states, Overflow *ov, const Interner *fwi, int64
         s = status[i]
         slot_e = 0
         if UPT_LIKELY(t >= 0):
-            # constant divisors compile to multiplications; the slot comes from the second of
-            # the day by the precomputed reciprocal of slot_s
+            # whole seconds first, then everything from them: constant divisors compile to
+            # multiplications, and the slot comes from the second of the day by the
+            # precomputed reciprocal of slot_s
             ut = <uint64_t>t
-            uday = ut // <uint64_t>UPT_NS_PER_DAY
-            rem = ut - uday * <uint64_t>UPT_NS_PER_DAY
+            sec = ut // <uint64_t>UPT_NS_PER_S  # below 2**34
+            sub = <uint32_t>(ut - sec * <uint64_t>UPT_NS_PER_S)
+            uday = sec // <uint64_t>86_400
+            sod = sec - uday * <uint64_t>86_400
             day = <int64_t>uday
-            slot = day * spd + <int64_t>(((rem // <uint64_t>UPT_NS_PER_S) * magic) >> 34)
-            ms = <int64_t>(rem // <uint64_t>UPT_NS_PER_MS)
+            slot = day * spd + <int64_t>((sod * magic) >> 34)
+            ms = <int64_t>(sod * <uint64_t>1000 + sub // <uint32_t>1_000_000)
             if s == 0:
-                ue = ut + <uint64_t>st.hb_s * <uint64_t>UPT_NS_PER_S - 1
-                uday = ue // <uint64_t>UPT_NS_PER_DAY
-                rem = ue - uday * <uint64_t>UPT_NS_PER_DAY
+                # the covered span ends at t + heartbeat - 1 ns: in second sec + hb - 1 if t
+                # is a whole second, else in second sec + hb
+                esec = sec + st.hb_s - (sub == 0)
+                uday = esec // <uint64_t>86_400
                 slot_e = (<int64_t>uday * spd
-                          + <int64_t>(((rem // <uint64_t>UPT_NS_PER_S) * magic) >> 34))
+                          + <int64_t>(((esec - uday * <uint64_t>86_400) * magic) >> 34))
         else:  # only hand-made batches have times before 1970
             slot = floordiv(t, slot_ns)
             day = floordiv(t, UPT_NS_PER_DAY)

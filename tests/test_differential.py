@@ -700,21 +700,35 @@ def test_apply_drain_random_fleets(run: tuple[Any, ...]) -> None:
     frames=st.lists(
         st.tuples(
             st.integers(0, 3),
-            st.integers(-(2**40), 2**62),
+            st.one_of(
+                st.integers(-(2**40), 2**62),
+                # whole seconds, and a nanosecond either side of them and of midnight
+                st.tuples(st.integers(0, 2**33), st.sampled_from([0, 0, 1, -1])).map(
+                    lambda x: max(0, x[0] * 10**9 + x[1])
+                ),
+                st.tuples(st.integers(0, 106_000), st.sampled_from([0, 1, -1])).map(
+                    lambda x: max(0, x[0] * DAY_S * 10**9 + x[1])
+                ),
+                st.just(2**63 - 1),
+            ),
             st.integers(0, 255),
             st.integers(-1, 1000),
             st.integers(-2000, 1),
             st.integers(0, 3),
         ),
         max_size=40,
-    )
+    ),
+    heartbeats=st.lists(
+        st.sampled_from([1, 60, 299, 300, 86_400, 2**32 - 1]), min_size=4, max_size=4
+    ),
 )
-def test_apply_hand_made_batches(frames: list[tuple[int, ...]]) -> None:
+def test_apply_hand_made_batches(frames: list[tuple[int, ...]], heartbeats: list[int]) -> None:
     """apply() also takes batches built by hand (log replay): times anywhere in int64."""
     py, c = pair(slot_s=300)
-    for i in range(4):
-        py.add_device(f"d{i}")
-        c.add_device(f"d{i}")
+    for i, hb in enumerate(heartbeats):
+        for r in (py, c):
+            r.add_device(f"d{i}")
+            r.set_heartbeat(i, hb)
     for fw in ("a", "b", "c"):
         py.add_firmware(fw)
         c.add_firmware(fw)
