@@ -75,12 +75,14 @@ cdef extern from *:
     /* A seeded 64-bit hash in the manner of wyhash: 16 bytes per 128-bit multiply, short
        keys and tails read as (overlapping) in-bounds words, so nothing past the key is
        touched. Not cryptographic: the per-rollup random seed only makes collisions hard to
-       aim at. */
+       aim at. Every byte of the key is read at least once, and *acc collects the OR of all
+       that was read: pass one learns whether an id is ASCII from the same loads. */
     #define UPT_K0 0xA0761D6478BD642FULL
     #define UPT_K1 0xE7037ED1A0B428DBULL
     #define UPT_K2 0x8EBC6AF09C88C6E3ULL
-    UPT_INLINE uint64_t upt_hash(const unsigned char *p, size_t n, uint64_t seed) {
-        uint64_t a, b;
+    UPT_INLINE uint64_t upt_hash_acc(const unsigned char *p, size_t n, uint64_t seed,
+                                     uint64_t *acc) {
+        uint64_t a, b, w0, w1, all = 0;
         seed ^= UPT_K0;
         if (n <= 16) {
             if (n >= 8) {
@@ -98,15 +100,27 @@ cdef extern from *:
         } else {
             size_t i = n;
             while (i > 16) {
-                seed = upt_mum(upt_load64(p) ^ UPT_K1, upt_load64(p + 8) ^ seed);
+                w0 = upt_load64(p);
+                w1 = upt_load64(p + 8);
+                all |= w0 | w1;
+                seed = upt_mum(w0 ^ UPT_K1, w1 ^ seed);
                 p += 16;
                 i -= 16;
             }
             a = upt_load64(p + i - 16);
             b = upt_load64(p + i - 8);
         }
+        *acc = all | a | b;
         return upt_mum(UPT_K1 ^ n, upt_mum(a ^ UPT_K1, b ^ seed ^ UPT_K2));
     }
+
+    UPT_INLINE uint64_t upt_hash(const unsigned char *p, size_t n, uint64_t seed) {
+        uint64_t acc;
+        return upt_hash_acc(p, n, seed, &acc);
+    }
+
+    /* Whether the OR of a key's bytes (as upt_hash_acc collects it) is all ASCII. */
+    #define UPT_ASCII(acc) (((acc) & 0x8080808080808080ULL) == 0)
 
     /* nearbyint() (round half to even) for |x| < 2**51 without a libm call: adding and
        taking away 1.5 * 2**52 leaves x rounded in the default rounding mode. Strict IEEE
@@ -208,6 +222,8 @@ cdef extern from *:
     double upt_f32(uint32_t) noexcept nogil
     double upt_f64(uint64_t) noexcept nogil
     uint64_t upt_hash(const unsigned char *, size_t, uint64_t) noexcept nogil
+    uint64_t upt_hash_acc(const unsigned char *, size_t, uint64_t, uint64_t *) noexcept nogil
+    bint UPT_ASCII(uint64_t) noexcept nogil
     bint upt_utf8_ok(const unsigned char *, size_t) noexcept nogil
     bint upt_eq(const unsigned char *, const unsigned char *, size_t) noexcept nogil
     double upt_round_even(double) noexcept nogil
@@ -716,33 +732,18 @@ cdef enum:
     FAST_SPAN = 160  # more than the longest frame the fast path takes (1 + 5 * 2 + 2 + 128 + 9 + 3)
 
 
-cdef inline bint ascii_ok(const unsigned char *s, Py_ssize_t n) noexcept nogil:
-    """Every byte below 0x80 (so valid UTF-8); ``n`` is 1..128, the bytes are in bounds."""
-    cdef Py_ssize_t i = 0
-    cdef uint64_t acc = 0
-    if n >= 8:
-        while i + 8 < n:
-            acc |= upt_load64(s + i)
-            i += 8
-        acc |= upt_load64(s + n - 8)
-        return (acc & 0x8080808080808080ULL) == 0
-    while i < n:
-        acc |= s[i]
-        i += 1
-    return acc < 0x80
-
-
 # The fast path of pass one: the usual frame, straight from the bytes. Each fast_* reads one
 # field of the usual shape at ``pos`` and returns the position after it, or 0 if the field is
 # of any other shape or would not be accepted cleanly; the frame is then left to the general
 # walk, which gives the same verdict on every frame the fast path takes
 # (tests/test_differential.py). The caller guarantees FAST_SPAN bytes from the frame's start.
 
-cdef inline Py_ssize_t fast_device(const unsigned char *buf, Py_ssize_t pos,
-                                   Frame *fr) noexcept nogil:
-    """An ASCII device id, fixstr or str8 of 1..128 bytes."""
+cdef inline Py_ssize_t fast_device(const unsigned char *buf, Py_ssize_t pos, Frame *fr,
+                                   uint64_t dev_seed) noexcept nogil:
+    """An ASCII device id, fixstr or str8 of 1..128 bytes (hashed on the way)."""
     cdef unsigned int b = buf[pos]
     cdef Py_ssize_t n, off
+    cdef uint64_t acc
     if b - 0xA1u <= 0x1Eu:
         n = b & 0x1F
         off = pos + 1
@@ -751,7 +752,8 @@ cdef inline Py_ssize_t fast_device(const unsigned char *buf, Py_ssize_t pos,
         off = pos + 2
     else:
         return 0
-    if not ascii_ok(buf + off, n):
+    fr.dev_hash = upt_hash_acc(buf + off, n, dev_seed, &acc)
+    if not UPT_ASCII(acc):
         return 0
     fr.dev_off = off
     fr.dev_len = <uint8_t>n
@@ -824,12 +826,11 @@ cdef inline Py_ssize_t fast_rssi(const unsigned char *buf, Py_ssize_t pos,
     return 0
 
 
-cdef inline void fast_done(const unsigned char *buf, Frame *fr, uint64_t dev_seed) noexcept nogil:
+cdef inline void fast_done(Frame *fr) noexcept nogil:
     fr.reason = 0
     fr.warn = 0
     fr.fw_len = 0
     fr.dev_side = 0
-    fr.dev_hash = upt_hash(buf + fr.dev_off, fr.dev_len, dev_seed)
 
 
 cdef inline Py_ssize_t fast_compact(const unsigned char *buf, Py_ssize_t pos, const Limits *lim,
@@ -839,7 +840,7 @@ cdef inline Py_ssize_t fast_compact(const unsigned char *buf, Py_ssize_t pos, co
     fr.status = 0
     fr.battery = BATTERY_NONE_C
     fr.rssi = RSSI_NONE_C
-    pos = fast_device(buf, pos + 1, fr)
+    pos = fast_device(buf, pos + 1, fr, dev_seed)
     if pos:
         pos = fast_ts(buf, pos, lim, fr)
     if pos and n_items >= 3:
@@ -849,7 +850,7 @@ cdef inline Py_ssize_t fast_compact(const unsigned char *buf, Py_ssize_t pos, co
             if pos and n_items == 5:
                 pos = fast_rssi(buf, pos, fr)
     if pos:
-        fast_done(buf, fr, dev_seed)
+        fast_done(fr)
     return pos
 
 
@@ -871,7 +872,7 @@ cdef inline Py_ssize_t fast_map(const unsigned char *buf, Py_ssize_t pos, const 
         pos += 2
         if c == b'd':
             bit = 1
-            pos = fast_device(buf, pos, fr)
+            pos = fast_device(buf, pos, fr, dev_seed)
         elif c == b't':
             bit = 2
             pos = fast_ts(buf, pos, lim, fr)
@@ -891,7 +892,7 @@ cdef inline Py_ssize_t fast_map(const unsigned char *buf, Py_ssize_t pos, const 
         seen |= bit
     if seen & 3 != 3:
         return 0
-    fast_done(buf, fr, dev_seed)
+    fast_done(fr)
     return pos
 
 
