@@ -87,6 +87,37 @@ def time_repeats(
     return out
 
 
+@dataclass
+class Turn:
+    """One contender's part in :func:`time_in_turns`."""
+
+    work: Callable[[], int]
+    repeats: int
+    batches: int
+    frames: int
+
+
+def time_in_turns(turns: dict[str, Turn]) -> dict[str, Measurement]:
+    """Time several pieces of work turn about: round ``r`` runs every piece that has more than
+    ``r`` repeats, one after another. The machine's speed drifts over minutes, so pieces timed
+    in blocks one after the other compare the drift as much as the work; taken in turns they
+    share it. Each ``work()`` returns its accepted count, which must not change."""
+    out = {name: Measurement(t.batches, t.frames, -1) for name, t in turns.items()}
+    for r in range(max((t.repeats for t in turns.values()), default=0)):
+        for name, t in turns.items():
+            if r >= t.repeats:
+                continue
+            m = out[name]
+            gc.collect()
+            t0 = time.perf_counter_ns()
+            accepted = t.work()
+            m.ns.append(time.perf_counter_ns() - t0)
+            if m.accepted not in (-1, accepted):
+                raise AssertionError(f"{name}: accepted {accepted} frames, {m.accepted} before")
+            m.accepted = accepted
+    return out
+
+
 def rss_bytes() -> int:
     """Resident set size of this process now (Linux ``/proc``; else the peak, from resource)."""
     try:

@@ -18,7 +18,9 @@ Two passes are measured. The *first pass* runs a fresh engine (or dict) over one
 cycle, every device once: it interns all device ids and creates each device's day state.
 *Steady state*, the headline, runs the warmed engine over the following batches (time moving
 on, ids known), after one untimed pass over them. The Python twin and the baseline are timed
-on a proportionally smaller share of the steady batches; rates are frames per second.
+on a proportionally smaller share of the steady batches; rates are frames per second. The
+contenders' steady repeats are taken in turns (one repeat of each, then the next round), so
+that the machine's drift over the run touches them all alike and their ratios hold.
 
 A second scenario (``large``) runs the compact form at 1,000,000 devices, each contender in a
 fresh subprocess, and reads the process's RSS before and after the first pass: the growth per
@@ -41,13 +43,14 @@ import tempfile
 import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import msgspec
 
-from bench.common import REPO, environment, rate, rss_bytes, time_repeats
+from bench.common import REPO, Turn, environment, rate, rss_bytes, time_in_turns, time_repeats
 from bench.fleet import BatchSet, Fleet, FrameForm, Traffic
 
 NAME = "decode"
@@ -319,39 +322,34 @@ def make_contender(name: str, form: FrameForm, cfg: DecodeConfig) -> tuple[Conte
 # --- measuring -----------------------------------------------------------------------------
 
 
-def measure(
-    contender: Contender, first: BatchSet, steady: BatchSet, repeats: int, first_repeats: int
-) -> dict[str, Any]:
-    """First pass (fresh state each repeat) then steady state (warm, one untimed pass)."""
-    out: dict[str, Any] = {}
-    if contender.stateful:
-        m = time_repeats(
-            lambda: contender.run(first),
-            first_repeats,
-            batches=len(first),
-            frames=first.n_frames,
-            setup=contender.reset,
-        )
-        out["first_pass"] = m.as_dict()
-        out["first_pass"]["expected"] = first.n_accepted
-        out["first_pass"]["devices_known"] = contender.n_devices()
-    else:
+def measure_first(
+    contender: Contender, first: BatchSet, first_repeats: int
+) -> dict[str, Any] | None:
+    """The first pass: a fresh state each repeat, every device new."""
+    if not contender.stateful:
         contender.reset()
-        out["first_pass"] = None
-    warm = contender.run(steady)
+        return None
     m = time_repeats(
-        lambda: contender.run(steady), repeats, batches=len(steady), frames=steady.n_frames
+        lambda: contender.run(first),
+        first_repeats,
+        batches=len(first),
+        frames=first.n_frames,
+        setup=contender.reset,
     )
-    if m.accepted != warm:
-        raise AssertionError(f"{contender.name}: accepted {m.accepted}, {warm} on warm-up")
-    out["steady"] = m.as_dict()
-    out["steady"]["expected"] = steady.n_accepted
-    contender.close()
+    out = m.as_dict()
+    out["expected"] = first.n_accepted
+    out["devices_known"] = contender.n_devices()
     return out
 
 
 def run_fleet(cfg: DecodeConfig, log: Log) -> list[dict[str, Any]]:
-    """The main scenario: every contender and form on ``cfg.devices`` devices."""
+    """The main scenario: every contender and form on ``cfg.devices`` devices.
+
+    Per form, each contender's first pass is timed on its own (it starts from a fresh state
+    every repeat); then every contender is warmed and their steady-state runs are timed in
+    turns (bench.common.time_in_turns), so that their ratios do not depend on the machine's
+    drift between one contender's block of repeats and the next.
+    """
     fleet = Fleet(cfg.devices, cfg.devices_per_site)
     rows = []
     for form in cfg.forms:
@@ -364,27 +362,38 @@ def run_fleet(cfg: DecodeConfig, log: Log) -> list[dict[str, Any]]:
             f"  {form}: encoded {len(first) + len(steady):,} batches, "
             f"{(first.n_bytes + steady.n_bytes) / (first.n_frames + steady.n_frames):.1f} B/frame"
         )
+        live: dict[str, tuple[Contender, dict[str, Any], BatchSet, int]] = {}
+        turns: dict[str, Turn] = {}
         for name in cfg.contenders:
             contender, why = make_contender(name, form, cfg)
             row: dict[str, Any] = {"contender": name, "form": form, "devices": cfg.devices}
+            rows.append(row)
             if contender is None:
                 row["skipped"] = why
                 log(f"  {form:8} {name:9} skipped: {why}")
-                rows.append(row)
                 continue
             slow = name == "python"
             repeats = cfg.python_repeats if slow else cfg.repeats
             first_repeats = 1 if slow else min(cfg.repeats, 3)
             sub = steady.head(cfg.share(name, len(steady)))
-            row.update(measure(contender, first, sub, repeats, first_repeats))
+            row["first_pass"] = measure_first(contender, first, first_repeats)
             row["judges"] = contender.judges
+            warm = contender.run(sub)  # untimed: the state reaches its steady size
+            live[name] = (contender, row, sub, warm)
+            turns[name] = Turn(partial(contender.run, sub), repeats, len(sub), sub.n_frames)
+        for name, m in time_in_turns(turns).items():
+            contender, row, sub, warm = live[name]
+            if m.accepted != warm:
+                raise AssertionError(f"{name}: accepted {m.accepted}, {warm} on warm-up")
+            row["steady"] = m.as_dict()
+            row["steady"]["expected"] = sub.n_accepted
+            contender.close()
             fp = row["first_pass"]
             log(
                 f"  {form:8} {name:9} first pass {rate(fp and fp['best_fps']):>7}  "
                 f"steady {rate(row['steady']['best_fps']):>7} best "
                 f"{rate(row['steady']['median_fps']):>7} median"
             )
-            rows.append(row)
     return rows
 
 

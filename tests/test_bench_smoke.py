@@ -15,6 +15,7 @@ import msgpack
 import pytest
 
 from bench import cli
+from bench.common import Turn, time_in_turns
 from bench.decode import CONTENDERS, DecodeConfig, run
 from bench.fleet import Fleet, Traffic
 from core.rollup import RollupC, RollupPy
@@ -134,3 +135,24 @@ def test_command_line_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert {r["contender"] for r in doc["results"]} == {"python", "baseline", "msgspec"}
     printed = capsys.readouterr().out
     assert "steady best" in printed and "cython compact >= 50M frames/s" in printed
+
+
+def test_time_in_turns_takes_the_contenders_round_by_round() -> None:
+    """Steady repeats are interleaved: one of each contender per round, each as often as it
+    asked; a piece of work whose accepted count changes is an error."""
+    calls: list[str] = []
+
+    def work(name: str, accepted: int) -> Any:
+        def run() -> int:
+            calls.append(name)
+            return accepted
+
+        return run
+
+    out = time_in_turns({"a": Turn(work("a", 5), 3, 1, 10), "b": Turn(work("b", 7), 1, 1, 20)})
+    assert calls == ["a", "b", "a", "a"]
+    assert (len(out["a"].ns), out["a"].accepted, out["a"].frames) == (3, 5, 10)
+    assert (len(out["b"].ns), out["b"].accepted, out["b"].frames) == (1, 7, 20)
+    counts = iter([1, 2])
+    with pytest.raises(AssertionError, match="accepted 2 frames, 1 before"):
+        time_in_turns({"c": Turn(lambda: next(counts), 2, 1, 1)})
