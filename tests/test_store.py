@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from core.dayblock import encode_bitmaps
 from core.store import Store
-from tests.helpers import export, uptime_part
+from tests.store_export import export, uptime_part
 
 NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC
 NOW = NOW_S * 10**9

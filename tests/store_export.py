@@ -1,9 +1,10 @@
-"""Shared test helpers: a canonical export of what a store holds for a tenant."""
+"""A canonical export of what a store holds for a tenant, to compare two stores in tests."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.dayblock import STATS_DTYPE as _STATS
 from core.store import Store
 
 
@@ -51,6 +52,3 @@ def uptime_part(exported: dict[str, object]) -> dict[str, object]:
             row[name] = 0
         days[key] = (cov, fault, row.tobytes() + stats[_STATS.itemsize :])
     return {"days": days, "devices": exported["devices"]}
-
-
-from core.dayblock import STATS_DTYPE as _STATS  # noqa: E402
