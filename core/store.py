@@ -14,7 +14,9 @@ On open, the log written since the last checkpoint is replayed into the rollups,
 loses nothing that was committed, and restart costs at most one checkpoint interval of
 replay. Keys are fixed-width big-endian, so range scans come back in order.
 
-One process opens a store path once, and never carries it across ``fork()``.
+One process opens a store path once, and never carries it across ``fork()``. Every
+transaction is opened through a :class:`ResizeLock`, so that growing the map never pulls it
+from under another thread's transaction, and a map grown by another process is adopted.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import hmac
 import os
 import secrets
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -48,6 +52,7 @@ from core.dayblock import (
 from core.rollup import Rollup, RollupPy
 
 T = TypeVar("T")
+V = TypeVar("V", bytes, memoryview)
 
 SCHEMA_VERSION = 1
 NS_PER_S = 1_000_000_000
@@ -195,6 +200,87 @@ class CommitResult:
         }
 
 
+class ResizeLock:
+    """Transactions share the LMDB map; resizing it is exclusive.
+
+    LMDB may remap the file only while no transaction of the process is open
+    (``mdb_env_set_mapsize``), and neither LMDB nor py-lmdb checks that; yet the server reads
+    from several threads while its writer grows the map. So every transaction is begun by
+    :meth:`txn`, and :meth:`resize` waits until none is open, holding new ones back meanwhile.
+    A thread may nest transactions: one that already holds one is not held back, so it cannot
+    deadlock against a waiting resize. A map grown by another process (the CLI beside the
+    server, the server beside a reader) makes ``begin`` raise ``MapResizedError``; the new
+    size is then adopted the same way and the transaction begun again.
+    """
+
+    def __init__(self, env: lmdb.Environment) -> None:
+        self._env = env
+        self._cond = threading.Condition(threading.Lock())
+        self._open = 0  # transactions open in this process
+        self._resizing = False
+        self._held = threading.local()  # .depth: transactions open in this thread
+
+    def _depth(self) -> int:
+        return int(getattr(self._held, "depth", 0))
+
+    def _leave(self, depth: int) -> None:
+        self._held.depth = depth
+        with self._cond:
+            self._open -= 1
+            if self._open == 0:
+                self._cond.notify_all()
+
+    def txn(self, *, write: bool = False) -> AbstractContextManager[lmdb.Transaction[bytes]]:
+        """``env.begin(write=write)`` as a context: committed on success (a write), aborted on
+        an exception."""
+        return self._begin(lambda: self._env.begin(write=write))
+
+    def view(self) -> AbstractContextManager[lmdb.Transaction[memoryview]]:
+        """A read transaction whose values are views into the map, valid inside it only."""
+        return self._begin(lambda: self._env.begin(buffers=True))
+
+    @contextmanager
+    def _begin(self, begin: Callable[[], lmdb.Transaction[V]]) -> Iterator[lmdb.Transaction[V]]:
+        depth = self._depth()
+        while True:
+            with self._cond:
+                while self._resizing and depth == 0:
+                    self._cond.wait()
+                self._open += 1
+            self._held.depth = depth + 1
+            try:
+                txn = begin()
+            except lmdb.MapResizedError:
+                self._leave(depth)
+                self.resize(grow=False)
+                continue
+            except BaseException:
+                self._leave(depth)
+                raise
+            break
+        try:
+            with txn:
+                yield txn
+        finally:
+            self._leave(depth)
+
+    def resize(self, *, grow: bool) -> None:
+        """Double the map (``grow``), or adopt the size another process gave it."""
+        if self._depth():
+            raise StoreError("the LMDB map cannot be resized inside a transaction")
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._resizing = True
+            try:
+                while self._open:
+                    self._cond.wait()
+                self._env.set_mapsize(self._env.info()["map_size"] * 2 if grow else 0)
+            finally:
+                self._resizing = False
+                self._cond.notify_all()
+
+
 class Store:
     """One LMDB environment holding every tenant; see the module docstring."""
 
@@ -242,12 +328,14 @@ class Store:
             readonly=readonly,
             lock=True,
         )
+        self._resize = ResizeLock(self.env)
+        self._txn = self._resize.txn
         self.db: dict[bytes, Any] = {}
         if readonly:
             for name in self.DBS:
                 self.db[name] = self.env.open_db(name, create=False)
         else:
-            with self.env.begin(write=True) as txn:
+            with self._txn(write=True) as txn:
                 for name in self.DBS:
                     self.db[name] = self.env.open_db(name, txn=txn)
                 meta = self.db[b"meta"]
@@ -273,7 +361,7 @@ class Store:
     # --- opening ---------------------------------------------------------------------------
 
     def _load(self) -> None:
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             for key, value in txn.cursor(db=self.db[b"tenants"]):
                 tenant = Tenant.from_record(_U32.unpack(key)[0], value)
                 self.tenants[tenant.id] = tenant
@@ -283,7 +371,7 @@ class Store:
                 tenant_id = _U32.unpack(key[:4])[0]
                 self._gateways[(tenant_id, key[4:].decode())] = _U32.unpack(value)[0]
         if not self.readonly:
-            with self.env.begin() as txn:
+            with self._txn() as txn:
                 cursor = txn.cursor(db=self.db[b"log"])
                 last = _U64.unpack(cursor.key())[0] if cursor.last() else 0
                 self._lsn = max(last, self._checkpoint_lsn(txn))
@@ -307,7 +395,7 @@ class Store:
 
     def _replay_log(self, upto: int | None = None) -> None:
         """Apply the log (records up to ``upto`` if given) to the rollups."""
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             for key, value in txn.cursor(db=self.db[b"log"]):
                 if upto is not None and _U64.unpack(key)[0] > upto:
                     break
@@ -329,10 +417,10 @@ class Store:
         """Run ``work`` in one write transaction; on a full map, grow it and run it again."""
         while True:
             try:
-                with self.env.begin(write=True) as txn:
+                with self._txn(write=True) as txn:
                     return work(txn)
             except lmdb.MapFullError:
-                self.env.set_mapsize(self.env.info()["map_size"] * 2)
+                self._resize.resize(grow=True)
             except lmdb.Error as exc:
                 raise StoreError(str(exc)) from exc
 
@@ -365,13 +453,13 @@ class Store:
 
         tenant = self._write(work)
         self.tenants[tenant.id] = tenant
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             self._open_rollup(txn, tenant)
         return tenant
 
     def refresh_tenants(self) -> None:
         """Pick up tenants added by another process (the CLI beside a running server)."""
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             for key, value in txn.cursor(db=self.db[b"tenants"]):
                 tenant_id = _U32.unpack(key)[0]
                 if tenant_id not in self.tenants:
@@ -436,7 +524,7 @@ class Store:
         return self._write(work)
 
     def tokens(self) -> list[Token]:
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             return [
                 Token.from_record(_U32.unpack(key)[0], bytes(value))
                 for key, value in txn.cursor(db=self.db[b"tokens"])
@@ -446,7 +534,7 @@ class Store:
         """The live token with this secret, or None (unknown or revoked). Reads the store on
         every call, so a revocation by another process takes effect at once."""
         digest = hashlib.sha256(secret.encode()).digest()
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             raw_id = txn.get(digest, db=self.db[b"token_hashes"])
             if raw_id is None:
                 return None
@@ -570,11 +658,11 @@ class Store:
         rows out of the map instead of copying every device's."""
         n = len(self._device_ids[tenant_id])
         if devices is None:
-            with self.env.begin() as txn:
+            with self._txn() as txn:
                 return self._devstate(txn, tenant_id, n)[:n]
         idx = np.arange(n)[np.asarray(devices, np.int64)]  # IndexError as for the full array
         out = empty_devstate(len(idx))
-        with self.env.begin(buffers=True) as txn:
+        with self._resize.view() as txn:
             raw = txn.get(_U32.pack(tenant_id), db=self.db[b"devstate"])
             if raw is not None:  # a view into the map, valid inside this transaction only
                 stored = np.frombuffer(raw, DEVSTATE_DTYPE)
@@ -722,7 +810,7 @@ class Store:
 
     @property
     def log_records(self) -> int:
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             return int(txn.stat(self.db[b"log"])["entries"])
 
     def checkpoint(self, now_ns: int | None = None) -> int:
@@ -751,7 +839,7 @@ class Store:
             puts: list[tuple[bytes, bytes, bytes]] = []
             written = 0
             devstates = {}
-            with self.env.begin() as txn:
+            with self._txn() as txn:
                 for tenant_id, deltas in drained.deltas.items():
                     rollup = self.rollups[tenant_id]
                     fw_rank = rollup.fw_rank()
@@ -801,6 +889,12 @@ class Store:
             raise
         self.clear_stale_readers()
         return written
+
+    def map_used(self) -> float:
+        """The share of the LMDB map in use (it grows when full)."""
+        with self._txn():
+            info, stat = self.env.info(), self.env.stat()
+        return float((info["last_pgno"] + 1) * stat["psize"] / info["map_size"])
 
     def clear_stale_readers(self) -> int:
         """Free the reader slots of processes that died holding a read transaction (a killed
@@ -870,7 +964,7 @@ class Store:
         """Stored day blocks of a tenant for days ``first_day..last_day`` (missing ones are
         skipped), as of the last checkpoint."""
         start = _TENANT_DAY.pack(tenant_id, max(first_day, 0))
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             cursor = txn.cursor(db=self.db[b"days"])
             stats_db = self.db[b"daystats"]
             if not cursor.set_range(start):
@@ -887,12 +981,12 @@ class Store:
     def raw_day(self, tenant_id: int, day: int) -> tuple[bytes | None, bytes | None]:
         """The stored bytes of one day's bitmap and stats blocks (for tests and tools)."""
         key = _TENANT_DAY.pack(tenant_id, day)
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             return txn.get(key, db=self.db[b"days"]), txn.get(key, db=self.db[b"daystats"])
 
     def stored_days(self, tenant_id: int) -> list[int]:
         prefix = _U32.pack(tenant_id)
-        with self.env.begin() as txn:
+        with self._txn() as txn:
             return [
                 _TENANT_DAY.unpack(key)[1] for key, _ in _prefix_scan(txn, self.db[b"days"], prefix)
             ]

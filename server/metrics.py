@@ -50,7 +50,7 @@ class Metrics:
         store_size = Gauge("uptally_store_bytes", "Size of the LMDB data file", registry=r)
         store_size.set_function(lambda: _file_size(os.path.join(store.path, "data.mdb")))
         map_used = Gauge("uptally_store_map_used_ratio", "Share of the LMDB map in use", registry=r)
-        map_used.set_function(lambda: _map_used(store))
+        map_used.set_function(store.map_used)
 
     def observe_group(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)
@@ -65,8 +65,3 @@ def _file_size(path: str) -> float:
         return float(os.path.getsize(path))
     except OSError:
         return 0.0
-
-
-def _map_used(store: Store) -> float:
-    info, stat = store.env.info(), store.env.stat()
-    return (info["last_pgno"] + 1) * stat["psize"] / info["map_size"]
