@@ -40,6 +40,8 @@ _AIOHTTP_CODES = {
     400: "bad_request",
 }
 
+_BODY_HEADERS = {"content-type", "content-length", "content-encoding"}
+
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -51,7 +53,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         code = _AIOHTTP_CODES.get(exc.status, "error")
-        return error_body(exc.status, code, exc.reason, exc.headers)
+        # keep what the answer means (Allow on a 405), not how aiohttp's text body was framed
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
+        return error_body(exc.status, code, exc.reason, headers)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_body(500, "internal", "internal server error")

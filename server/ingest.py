@@ -57,8 +57,34 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
+def wants_msgpack(accept: str) -> bool:
+    """Whether an ``Accept`` header asks for msgpack over JSON: a msgpack type with a q above
+    0 and above ``application/json``'s (or equal to it and listed first). Media types are
+    compared without regard to case; wildcards ask for neither, and JSON stays the default."""
+    best: dict[str, tuple[float, int]] = {}
+    for pos, item in enumerate(accept.split(",")):
+        kind, *params = (part.strip() for part in item.split(";"))
+        kind = kind.lower()
+        if kind in MSGPACK_TYPES:
+            kind = "msgpack"
+        elif kind != "application/json":
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if kind not in best or q > best[kind][0]:
+            best[kind] = (q, -pos)
+    mp = best.get("msgpack", (0.0, 0))
+    return mp[0] > 0 and mp > best.get("application/json", (0.0, 1))
+
+
 def respond(request: web.Request, body: dict[str, object], status: int = 200) -> web.Response:
-    if "application/msgpack" in request.headers.get("Accept", ""):
+    if wants_msgpack(request.headers.get("Accept", "")):
         return web.Response(
             body=msgpack.packb(body), status=status, content_type="application/msgpack"
         )
@@ -88,7 +114,8 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
     tenant = store.tenants[tenant_id]
     if request.content_type not in MSGPACK_TYPES:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/msgpack")
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    # every Content-Encoding header counts: two of them list two codings
+    encoding = ", ".join(request.headers.getall("Content-Encoding", ["identity"])).strip().lower()
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
     plan = config.plan(tenant.plan)

@@ -15,6 +15,7 @@ import time
 import aiohttp
 import msgpack
 import pytest
+from multidict import CIMultiDict
 
 from core.store import StoreError
 from server.client import GatewayClient, GatewayError
@@ -381,3 +382,64 @@ def test_client_retries_with_the_same_seq_and_honours_retry_after(live) -> None:
     with pytest.raises(GatewayError) as info:
         asyncio.run(refused())
     assert info.value.status == 401 and len(waits) == before  # never retried
+
+
+def test_unknown_routes_and_methods_answer_json(live) -> None:
+    token = live.setup.ingest["acme"]
+
+    async def go(method: str, path: str):
+        async with aiohttp.ClientSession() as s:
+            h = {"Authorization": f"Bearer {token}"}
+            async with s.request(method, live.url + path, headers=h) as r:
+                return r.status, r.headers.get("Content-Type", ""), r.headers, await r.read()
+
+    for method, path, status, code in [
+        ("GET", "/v1/ingest", 405, "method_not_allowed"),
+        ("PUT", "/v1/ingest", 405, "method_not_allowed"),
+        ("DELETE", "/v1/ingest", 405, "method_not_allowed"),
+        ("GET", "/nope", 404, "not_found"),
+        ("POST", "/v2/ingest", 404, "not_found"),
+    ]:
+        got, ctype, headers, raw = asyncio.run(go(method, path))
+        assert (got, ctype.split(";")[0]) == (status, "application/json"), (method, path, raw)
+        assert json.loads(raw)["error"] == code
+        if status == 405:
+            assert "POST" in headers["Allow"]
+
+
+def test_two_content_encoding_headers_list_two_codings(live) -> None:
+    async def go():
+        h = CIMultiDict(
+            [
+                ("Authorization", f"Bearer {live.setup.ingest['acme']}"),
+                ("Content-Type", "application/msgpack"),
+                ("Content-Encoding", "gzip"),
+                ("Content-Encoding", "br"),
+            ]
+        )
+        body = gzip.compress(batch([["a", now_s() - 60]], seq=9))
+        async with aiohttp.ClientSession() as s:
+            async with s.post(live.url + "/v1/ingest", data=body, headers=h) as r:
+                return r.status, await r.read()
+
+    status, raw = asyncio.run(go())
+    assert status == 415 and json.loads(raw)["error"] == "unsupported_encoding"
+    assert stored_frames(live, "acme") == 0
+
+
+@pytest.mark.parametrize(
+    "accept, answer",
+    [
+        ("application/msgpack", "application/msgpack"),
+        ("Application/MsgPack", "application/msgpack"),
+        ("application/msgpack, application/json", "application/msgpack"),
+        ("application/json;q=0.5, application/x-msgpack", "application/msgpack"),
+        ("application/msgpack;q=0, application/json", "application/json"),
+        ("application/json, application/msgpack;q=0.1", "application/json"),
+        ("*/*", "application/json"),
+    ],
+)
+def test_answer_follows_the_accept_header(live, accept, answer) -> None:
+    body = batch([["a", now_s() - 60]])
+    status, headers, _ = post(live, body, live.setup.ingest["acme"], Accept=accept)
+    assert status == 200 and headers["Content-Type"].split(";")[0] == answer
