@@ -37,7 +37,7 @@ import sys
 
 import numpy as np
 
-from core.batch import Batch
+from core.batch import NEW_DEVICE, Batch, admit_into
 from core.dayblock import STATS_DTYPE, DayDelta
 from core.errors import MalformedBatch, TooManyFrames, UnsupportedVersion
 
@@ -101,6 +101,8 @@ _ERRORS = {
 cdef enum:
     APPLY_NOGIL_MIN = 20000  # frames: smaller batches are applied holding the GIL (apply())
 
+cdef Py_ssize_t NEW_DEVICE_C = NEW_DEVICE  # the dev column's flag of a new device
+
 
 cdef object _INT64_MAX = 2**63 - 1
 cdef object _MAX_HEARTBEAT_S = 2**32 - 1
@@ -157,12 +159,13 @@ cdef Py_ssize_t _add_device(Interner *devs, DevState **states, size_t *cap, uint
     return idx
 
 
-cdef int _intern_frames(Interner *devs, Interner *fws, DevState **states, size_t *cap,
-                        int64_t device_cap, uint32_t hb_s, const unsigned char *body,
-                        const Scratch *sc, uint8_t *reasons, uint8_t *warn, uint32_t *cdev,
-                        int64_t *cts, uint8_t *cstatus, int16_t *cbatt, int16_t *crssi,
-                        uint16_t *cfw, Py_ssize_t *n_ok) noexcept nogil:
-    """Pass two, under the lock: intern ids in frame order and fill the columns."""
+cdef int _intern_frames(const Interner *devs, Interner *fresh, Interner *fws,
+                        const unsigned char *body, const Scratch *sc, uint8_t *reasons,
+                        uint8_t *warn, uint32_t *cdev, int64_t *cts, uint8_t *cstatus,
+                        int16_t *cbatt, int16_t *crssi, uint16_t *cfw) noexcept nogil:
+    """Pass two, under the lock: look up device ids, intern firmware, fill the columns. An id
+    the rollup does not know is numbered in ``fresh`` (the batch's new devices, interned when
+    the batch is admitted) and its frames get ``NEW_DEVICE | number``."""
     cdef Py_ssize_t i, k = 0, n = sc.n_frames
     cdef Py_ssize_t idx, fwi
     cdef const Frame *fr
@@ -179,12 +182,14 @@ cdef int _intern_frames(Interner *devs, Interner *fws, DevState **states, size_t
                 key = sc.side + fr.dev_off
             idx = interner_find(devs, fr.dev_hash, key, fr.dev_len)
             if idx < 0:
-                if device_cap != 0 and <int64_t>devs.count >= device_cap:
-                    reason = R_CAP
-                else:
-                    idx = _add_device(devs, states, cap, fr.dev_hash, key, fr.dev_len, hb_s)
+                if fresh.slots == NULL and interner_init(fresh, devs.seed):
+                    return E_NOMEM
+                idx = interner_find(fresh, fr.dev_hash, key, fr.dev_len)
+                if idx < 0:
+                    idx = interner_add(fresh, fr.dev_hash, key, fr.dev_len)
                     if idx < 0:
                         return E_NOMEM
+                idx |= NEW_DEVICE_C
         if reason:
             reasons[i] = <uint8_t>reason
             warn[i] = 0
@@ -210,7 +215,6 @@ cdef int _intern_frames(Interner *devs, Interner *fws, DevState **states, size_t
         crssi[k] = fr.rssi
         cfw[k] = <uint16_t>fwi
         k += 1
-    n_ok[0] = k
     return E_OK
 
 
@@ -423,12 +427,11 @@ cdef class RollupC:
         cdef Limits lim
         cdef Scratch sc
         cdef Header hd
+        cdef Interner fresh
         cdef int rc
-        cdef Py_ssize_t i, n_ok = 0, n_kept = 0
+        cdef Py_ssize_t i, n_ok = 0
         cdef uint64_t dev_seed = self._devices.seed
         cdef uint64_t fw_seed = self._firmware.seed
-        cdef int64_t device_cap = self.device_cap
-        cdef uint32_t hb_s = <uint32_t>self.default_heartbeat_s
         cdef int64_t t
         cdef cnp.ndarray reasons, warn, dev, ts, status, battery, rssi, fw
         lim.max_frames = _clamp(max_frames, -1) if max_frames < (1 << 40) else (1 << 40)
@@ -436,6 +439,7 @@ cdef class RollupC:
         lim.old_max = _clamp(now_ns - max_backfill_s * 1_000_000_000 - 1, -1)
         lim.closed_max = _clamp(closed_before_ns - 1, -1)
         memset(&sc, 0, sizeof(Scratch))
+        memset(&fresh, 0, sizeof(Interner))
         try:
             with nogil:
                 rc = walk_batch(p, end, &lim, &sc, &hd, dev_seed, fw_seed)
@@ -462,23 +466,20 @@ cdef class RollupC:
             with nogil:
                 PyThread_acquire_lock(self._lock, WAIT_LOCK)
                 rc = _intern_frames(
-                    &self._devices, &self._firmware, &self._state, &self._state_cap,
-                    device_cap, hb_s, p, &sc,
+                    &self._devices, &fresh, &self._firmware, p, &sc,
                     <uint8_t *>cnp.PyArray_DATA(reasons), <uint8_t *>cnp.PyArray_DATA(warn),
                     <uint32_t *>cnp.PyArray_DATA(dev), <int64_t *>cnp.PyArray_DATA(ts),
                     <uint8_t *>cnp.PyArray_DATA(status), <int16_t *>cnp.PyArray_DATA(battery),
                     <int16_t *>cnp.PyArray_DATA(rssi), <uint16_t *>cnp.PyArray_DATA(fw),
-                    &n_kept,
                 )
                 PyThread_release_lock(self._lock)
             if rc:
                 raise MemoryError()
+            new_ids = [interner_key(&fresh, i).decode() for i in range(<Py_ssize_t>fresh.count)]
         finally:
             free(sc.frames)
             free(sc.side)
-        if n_kept != n_ok:  # the device cap turned some away
-            dev, ts, status = dev[:n_kept].copy(), ts[:n_kept].copy(), status[:n_kept].copy()
-            battery, rssi, fw = battery[:n_kept].copy(), rssi[:n_kept].copy(), fw[:n_kept].copy()
+            interner_free(&fresh)
         seq = hd.seq.u if hd.have_seq and hd.seq.kind != NIL else None
         sent_at_ns = None
         if hd.have_sent:
@@ -497,12 +498,21 @@ cdef class RollupC:
             battery,
             rssi,
             fw,
+            new_ids,
         )
+
+    def admit(self, batch):
+        """Intern the batch's new devices now (frames over the device cap are rejected): for
+        a rollup used without a store, whose commit admits them instead."""
+        return admit_into(self, batch)
 
     # --- live state ------------------------------------------------------------------------
 
     def apply(self, batch) -> None:
-        """Fold the accepted frames of a decoded batch into the live state."""
+        """Fold the accepted frames of a decoded batch into the live state (admitting its new
+        devices first if nobody has)."""
+        if batch.new_ids:
+            batch = self.admit(batch)
         cdef cnp.ndarray dev = _column(batch.dev, cnp.NPY_UINT32)
         cdef cnp.ndarray ts = _column(batch.ts, cnp.NPY_INT64)
         cdef cnp.ndarray status = _column(batch.status, cnp.NPY_UINT8)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.batch import BATTERY_NONE, FW_NONE, RSSI_NONE, Batch
+from core.batch import BATTERY_NONE, FW_NONE, NEW_DEVICE, RSSI_NONE, Batch, admit_into
 from core.dayblock import MS_PER_DAY, NS_PER_MS, STATS_DTYPE, DayDelta, empty_stats
 from core.errors import MalformedBatch, TooManyFrames, UnsupportedVersion
 
@@ -563,20 +563,19 @@ class RollupPy:
         sent_at_ns: int | None,
         frames: list[list[Any]],
     ) -> Batch:
-        """Pass two: the batch is good; intern ids and build the columns."""
+        """Pass two: the batch is good; look up device ids (a new one is numbered in the batch,
+        see ``NEW_DEVICE``), intern firmware and build the columns."""
         n = len(frames)
         reasons = np.zeros(n, np.uint8)
         warn = np.zeros(n, np.uint8)
         cols: list[list[int]] = [[], [], [], [], [], []]
+        new: dict[bytes, int] = {}
         for i, frame in enumerate(frames):
             reason = frame[0]
             if not reason:
                 dev = self._devices.get(frame[2])
                 if dev < 0:
-                    if self.device_cap and len(self._devices) >= self.device_cap:
-                        reason = R_CAP
-                    else:
-                        dev = self.add_device(frame[2].decode())
+                    dev = NEW_DEVICE | new.setdefault(frame[2], len(new))
             if reason:
                 reasons[i] = reason
                 continue
@@ -607,7 +606,13 @@ class RollupPy:
             np.array(cols[3], np.int16),
             np.array(cols[4], np.int16),
             np.array(cols[5], np.uint16),
+            [key.decode() for key in new],
         )
+
+    def admit(self, batch: Batch) -> Batch:
+        """Intern the batch's new devices now (frames over the device cap are rejected): for
+        a rollup used without a store, whose commit admits them instead."""
+        return admit_into(self, batch)
 
     # --- live state ------------------------------------------------------------------------
 
@@ -623,7 +628,10 @@ class RollupPy:
         return self._firmware.names[fw - 1] if fw else b""
 
     def apply(self, batch: Batch) -> None:
-        """Fold the accepted frames of a decoded batch into the live state."""
+        """Fold the accepted frames of a decoded batch into the live state (admitting its new
+        devices first if nobody has)."""
+        if batch.new_ids:
+            batch = self.admit(batch)
         with self._lock:
             if (batch.dev.size and int(batch.dev.max()) >= len(self._devices)) or (
                 batch.fw.size and int(batch.fw.max()) > len(self._firmware)

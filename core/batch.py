@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_REASONS, WARNING_CODES, WARNING_REASONS
+
+R_CAP = REJECT_CODES.index("device_cap")
 
 #: ``battery`` column value when the frame carried none (valid values are 0..1000, 0.1 %).
 BATTERY_NONE = -1
@@ -16,6 +18,11 @@ BATTERY_NONE = -1
 RSSI_NONE = 1
 #: ``fw`` column value when the frame carried none (valid values are firmware ids from 1).
 FW_NONE = 0
+#: ``dev`` column flag of a frame whose device the rollup did not know when the batch was
+#: decoded; the rest of the value indexes :attr:`Batch.new_ids`. Decoding interns no device:
+#: a batch's new devices are admitted when it is committed (:func:`admit_new_devices`), so a
+#: batch that never is (a duplicate, a failed commit, a dropped request) creates none.
+NEW_DEVICE = 1 << 31
 
 
 @dataclass
@@ -26,7 +33,8 @@ class Batch:
     device index, ``ts`` nanoseconds since the Unix epoch, ``status`` 0..255, ``battery`` in
     0.1 % (or ``BATTERY_NONE``), ``rssi`` in 0.1 dBm (or ``RSSI_NONE``), ``fw`` the tenant's
     firmware id (or ``FW_NONE``). ``reasons`` and ``warnings_mask`` have one entry per frame of
-    the batch, accepted or not.
+    the batch, accepted or not. ``new_ids`` are the devices the rollup did not know, in order
+    of first appearance; their frames' ``dev`` is ``NEW_DEVICE | k`` until admitted.
     """
 
     gateway: str
@@ -40,6 +48,7 @@ class Batch:
     battery: npt.NDArray[np.int16]
     rssi: npt.NDArray[np.int16]
     fw: npt.NDArray[np.uint16]
+    new_ids: list[str] = field(default_factory=list)
     _errors: list[dict[str, object]] | None = field(default=None, repr=False)
     _warnings: int | None = field(default=None, repr=False)
     _log: bytes | None = field(default=None, repr=False)
@@ -149,3 +158,84 @@ class Batch:
 
 
 WARNING_BITS = {code: 1 << i for i, code in enumerate(WARNING_CODES)}
+
+
+class Admitting(Protocol):
+    """What admission asks of a rollup (both engines have it)."""
+
+    device_cap: int
+
+    @property
+    def n_devices(self) -> int: ...
+
+    def device_index(self, device_id: str) -> int: ...
+
+    def add_device(self, device_id: str) -> int: ...
+
+
+def admit_new_devices(rollup: Admitting, batch: Batch, pending: dict[str, int]) -> Batch:
+    """The batch with final indexes for its new devices, for a store's commit.
+
+    An id the rollup has interned since the batch was decoded takes its index, and so does one
+    already given out in ``pending`` (to an earlier batch of the same commit). Any other takes
+    the next free index and joins ``pending``, unless the tenant's device cap is reached: its
+    frames are then rejected ("device cap reached", and their warnings dropped). Nothing is
+    interned here; the caller interns ``pending`` in index order once the batch is committed,
+    and nothing else may intern devices meanwhile.
+    """
+    if not batch.new_ids:
+        return batch
+    base, cap = rollup.n_devices, rollup.device_cap
+    final = []
+    for device_id in batch.new_ids:
+        idx = rollup.device_index(device_id)
+        if idx < 0:
+            idx = pending.get(device_id, -1)
+        if idx < 0 and not (cap and base + len(pending) >= cap):
+            idx = pending[device_id] = base + len(pending)
+        final.append(idx)
+    return _with_devices(batch, final)
+
+
+def admit_into(rollup: Admitting, batch: Batch) -> Batch:
+    """Admit a batch's new devices by interning them at once, as :func:`admit_new_devices`
+    numbers them: for a rollup used without a store (tools, benchmarks, tests). Safe beside
+    other threads doing the same, except that together they may pass the device cap."""
+    if not batch.new_ids:
+        return batch
+    cap = rollup.device_cap
+    final = []
+    for device_id in batch.new_ids:
+        idx = rollup.device_index(device_id)
+        if idx < 0 and not (cap and rollup.n_devices >= cap):
+            idx = rollup.add_device(device_id)  # returns the index if another thread added it
+        final.append(idx)
+    return _with_devices(batch, final)
+
+
+def _with_devices(batch: Batch, final: list[int]) -> Batch:
+    """``batch`` with ``NEW_DEVICE | k`` replaced by ``final[k]``; frames whose ``final`` is
+    -1 are rejected as over the device cap."""
+    dev = batch.dev.astype(np.int64)
+    new = dev >= NEW_DEVICE
+    dev[new] = np.asarray(final, np.int64)[dev[new] - NEW_DEVICE]
+    keep = dev >= 0
+    reasons, warnings_mask = batch.reasons, batch.warnings_mask
+    if not keep.all():
+        capped = np.flatnonzero(reasons == 0)[~keep]
+        reasons, warnings_mask = reasons.copy(), warnings_mask.copy()
+        reasons[capped] = R_CAP
+        warnings_mask[capped] = 0
+    return Batch(
+        batch.gateway,
+        batch.seq,
+        batch.sent_at_ns,
+        reasons,
+        warnings_mask,
+        dev[keep].astype(np.uint32),
+        batch.ts[keep],
+        batch.status[keep],
+        batch.battery[keep],
+        batch.rssi[keep],
+        batch.fw[keep],
+    )

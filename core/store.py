@@ -38,7 +38,7 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-from core.batch import Batch
+from core.batch import Batch, admit_new_devices
 from core.dayblock import (
     MS_PER_DAY,
     STATS_DTYPE,
@@ -355,6 +355,9 @@ class Store:
         # last log sequence number, and per (tenant, gateway) the highest seq in ``dedupe``, so
         # that a batch with a higher seq (the usual case) is known new without a lookup.
         self._lsn = 0
+        # Devices are interned only under this lock: by a commit, which numbers a group's new
+        # devices before its transaction and interns them after it, and by registration.
+        self._admission = threading.Lock()
         self._max_seq: dict[tuple[int, int], int] = {}
         self._load()
 
@@ -562,6 +565,19 @@ class Store:
         heartbeat_s: int | None = None,
     ) -> int:
         """Create or update a device's lifecycle settings; returns its index."""
+        with self._admission:
+            return self._register_device(
+                tenant_id, device_id, activated_ns, retired_ns, heartbeat_s
+            )
+
+    def _register_device(
+        self,
+        tenant_id: int,
+        device_id: str,
+        activated_ns: int | None,
+        retired_ns: int | None,
+        heartbeat_s: int | None,
+    ) -> int:
         rollup = self.rollups[tenant_id]
         dev = rollup.device_index(device_id)
         if dev < 0:
@@ -589,12 +605,14 @@ class Store:
     def add_devices(self, tenant_id: int, device_ids: list[str]) -> None:
         """Intern many device ids at once (provisioning, tools, benchmarks)."""
         rollup = self.rollups[tenant_id]
-        for device_id in device_ids:
-            if rollup.device_index(device_id) < 0:
-                if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
-                    raise ValueError("device cap reached")
-                rollup.add_device(device_id)
-        self._ids_persisted(tenant_id, self._write(lambda txn: self._persist_ids(txn, tenant_id)))
+        with self._admission:
+            for device_id in device_ids:
+                if rollup.device_index(device_id) < 0:
+                    if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
+                        raise ValueError("device cap reached")
+                    rollup.add_device(device_id)
+            persisted = self._write(lambda txn: self._persist_ids(txn, tenant_id))
+            self._ids_persisted(tenant_id, persisted)
 
     def merge_days(self, tenant_id: int, deltas: list[DayDelta]) -> int:
         """Merge day deltas (as ``Rollup.drain`` makes them) into the stored blocks in one
@@ -602,18 +620,23 @@ class Store:
         tools use it to import history."""
         return self._write(lambda txn: self._merge_tenant(txn, tenant_id, deltas))
 
-    def _persist_ids(self, txn: lmdb.Transaction, tenant_id: int) -> tuple[list[str], int]:
-        """Write device and firmware ids interned since the last commit (dense, so a range).
+    def _persist_ids(
+        self, txn: lmdb.Transaction, tenant_id: int, admitted: list[str] | None = None
+    ) -> tuple[list[str], int]:
+        """Write the device ids interned since the last commit and those ``admitted`` by this
+        one (to be interned after it, in this order), and the firmware ids interned since the
+        last commit: dense, so ranges.
 
-        Decoding threads may intern more while this runs: what was written is returned, and
-        only that is marked persisted (:meth:`_ids_persisted`) once the transaction commits.
+        Decoding threads may intern more firmware while this runs: what was written is
+        returned, and only that is marked persisted (:meth:`_ids_persisted`) once the
+        transaction commits.
         """
         rollup = self.rollups[tenant_id]
         start = self._persisted_devices[tenant_id]
         start_fw = self._persisted_firmware[tenant_id]
-        if rollup.n_devices == start and rollup.n_firmware == start_fw:
+        if rollup.n_devices == start and rollup.n_firmware == start_fw and not admitted:
             return [], 0  # the usual group: no new ids (and no lock taken to find out)
-        new_ids = rollup.device_ids(start)
+        new_ids = rollup.device_ids(start) + (admitted or [])
         for dev, device_id in enumerate(new_ids, start):
             raw = device_id.encode()
             txn.put(_TENANT_DEV.pack(tenant_id, dev), raw, db=self.db[b"devices"])
@@ -703,23 +726,32 @@ class Store:
 
         Returns one result per batch, in order; a batch whose ``(gateway, seq)`` was accepted
         within the dedupe window (or earlier in the same group) is a duplicate: nothing of it
-        is applied and its result repeats the counts first acknowledged.
+        is applied and its result repeats the counts first acknowledged. The devices a batch
+        brings are created here (``admit_new_devices``), so a duplicate, or a group whose
+        transaction fails, creates none; frames of new devices over the tenant's device cap
+        are rejected here too.
         """
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        with self._admission:
+            return self._commit(group, time.time_ns() if now_ns is None else now_ns)
+
+    def _commit(self, group: list[tuple[int, Batch]], now_ns: int) -> list[CommitResult]:
         new_gateways: dict[tuple[int, str], int] = {}
         persisted: dict[int, tuple[list[str], int]] = {}
         max_seq: dict[tuple[int, int], int] = {}
+        new_devices: dict[int, dict[str, int]] = {}  # per tenant: id -> index it will take
+        admitted: list[Batch | None] = []  # each batch with final device indexes
         lsn = [0]  # the group's log record, if it has one
 
         def work(txn: lmdb.Transaction) -> list[CommitResult]:
             new_gateways.clear()
             max_seq.clear()
+            new_devices.clear()
+            admitted.clear()
             results: list[CommitResult] = []
             seen: dict[bytes, CommitResult] = {}
             record: list[bytes] = []  # the group's accepted frames: one log record
             for tenant_id, batch in group:
-                result = CommitResult(batch.accepted, batch.rejected, batch.warnings, batch.errors)
-                key = None
+                dedupe = None  # (key, gateway id, seq) of a batch with a seq
                 if batch.seq is not None:
                     gw = self._gateways.get((tenant_id, batch.gateway))
                     if gw is None:
@@ -728,6 +760,7 @@ class Store:
                         gw = self._gateway_id(txn, tenant_id, batch.gateway)
                         new_gateways[(tenant_id, batch.gateway)] = gw
                     key = _DEDUPE.pack(tenant_id, gw, batch.seq)
+                    dedupe = (key, gw, batch.seq)
                     top = max_seq.get((tenant_id, gw))
                     if top is None:
                         top = max_seq[(tenant_id, gw)] = self._stored_max_seq(txn, tenant_id, gw)
@@ -744,35 +777,48 @@ class Store:
                                 duplicate=True,
                             )
                         )
+                        admitted.append(None)
                         continue
+                batch = admit_new_devices(
+                    self.rollups[tenant_id], batch, new_devices.setdefault(tenant_id, {})
+                )
+                result = CommitResult(batch.accepted, batch.rejected, batch.warnings, batch.errors)
+                if dedupe is not None:
+                    key, gw, seq = dedupe
                     seen[key] = result
-                    max_seq[(tenant_id, gw)] = max(top, batch.seq)
+                    max_seq[(tenant_id, gw)] = max(max_seq[(tenant_id, gw)], seq)
                     answer = msgpack.packb(
                         [now_ns, result.accepted, result.rejected, result.warnings, result.errors]
                     )
                     txn.put(key, answer, db=self.db[b"dedupe"])
-                    txn.put(
-                        _AGE.pack(now_ns, tenant_id, gw, batch.seq), b"", db=self.db[b"dedupe_age"]
-                    )
+                    txn.put(_AGE.pack(now_ns, tenant_id, gw, seq), b"", db=self.db[b"dedupe_age"])
                 if batch.accepted:
                     record += (_LOG_HEAD.pack(tenant_id), batch.columns_bytes())
                 results.append(result)
+                admitted.append(batch)
             lsn[0] = self._lsn
             if record:
                 lsn[0] += 1
                 txn.put(_U64.pack(lsn[0]), b"".join(record), db=self.db[b"log"], append=True)
             for tenant_id in {tenant_id for tenant_id, _ in group}:
-                persisted[tenant_id] = self._persist_ids(txn, tenant_id)
+                persisted[tenant_id] = self._persist_ids(
+                    txn, tenant_id, list(new_devices.get(tenant_id, ()))
+                )
             return results
 
         results = self._write(work)
         self._lsn = lsn[0]
         self._max_seq.update(max_seq)
         self._gateways.update(new_gateways)
+        for tenant_id, devices in new_devices.items():
+            rollup = self.rollups[tenant_id]
+            for device_id, dev in devices.items():
+                if rollup.add_device(device_id) != dev:
+                    raise StoreError(f"device {device_id!r} was interned outside a commit")
         for tenant_id, written in persisted.items():
             self._ids_persisted(tenant_id, written)
-        for (tenant_id, batch), result in zip(group, results, strict=True):
-            if not result.duplicate and batch.accepted:
+        for (tenant_id, _), batch in zip(group, admitted, strict=True):
+            if batch is not None and batch.accepted:
                 self.rollups[tenant_id].apply(batch)
         return results
 

@@ -167,4 +167,6 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
         m.frame_warnings.inc(result.warnings)
         for reason, n in batch.reject_counts().items():
             m.frames_rejected.labels(reason).inc(n)
+        if result.rejected > batch.rejected:  # new devices over the cap, turned away at commit
+            m.frames_rejected.labels("device_cap").inc(result.rejected - batch.rejected)
     return respond(request, result.as_dict())

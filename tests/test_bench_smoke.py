@@ -56,7 +56,7 @@ def test_fleet_ids_and_batches() -> None:
     assert ts == sorted(ts) and ts[-1] - ts[0] >= 60  # time advances
     engine = RollupPy()
     pairs = zip(batches.bodies, batches.now_ns, strict=True)
-    accepted = sum(engine.decode(body, now).accepted for body, now in pairs)
+    accepted = sum(engine.admit(engine.decode(body, now)).accepted for body, now in pairs)
     assert accepted == batches.n_accepted == batches.n_frames == 600
     assert engine.n_devices == 300
 

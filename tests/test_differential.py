@@ -59,7 +59,7 @@ COLUMNS = ("reasons", "warnings_mask", "dev", "ts", "status", "battery", "rssi",
 
 def batch_view(b: Batch) -> tuple[Any, ...]:
     arrays = tuple((getattr(b, c).dtype.str, getattr(b, c).tolist()) for c in COLUMNS)
-    return (b.gateway, b.seq, b.sent_at_ns, arrays, b.errors)
+    return (b.gateway, b.seq, b.sent_at_ns, arrays, b.errors, b.new_ids)
 
 
 def outcome(rollup: Any, body: bytes, now: int = NOW, **kw: Any) -> tuple[Any, ...]:
@@ -67,7 +67,8 @@ def outcome(rollup: Any, body: bytes, now: int = NOW, **kw: Any) -> tuple[Any, .
         batch = rollup.decode(body, now, **kw)
     except BatchError as e:
         return ("refused", type(e), str(e))
-    return ("ok", batch_view(batch))
+    # as decoded (new devices numbered in the batch), then admitted (interned, capped)
+    return ("ok", batch_view(batch), batch_view(rollup.admit(batch)))
 
 
 def same_decode(py: Any, c: Any, body: bytes, now: int = NOW, **kw: Any) -> tuple[Any, ...]:
@@ -917,13 +918,14 @@ def test_device_cap() -> None:
     frames = [[f"dev-{i % 5}", NOW_S - i, 0, None, None] for i in range(12)]
     body = msgpack.packb({"gateway": "g", "frames": frames})
     result = same_decode(py, c, body)
-    reasons = result[1][3][0][1]
+    assert result[1][3][0][1].count(12) == 0  # as decoded: the cap applies on admission
+    reasons = result[2][3][0][1]
     assert reasons.count(12) == 4 and c.n_devices == 3
     py.device_cap = c.device_cap = 0
-    assert same_decode(py, c, body)[1][3][0][1].count(12) == 0
+    assert same_decode(py, c, body)[2][3][0][1].count(12) == 0
     py.device_cap = c.device_cap = -1  # truthy: everything new is refused, as in RollupPy
     body = msgpack.packb({"gateway": "g", "frames": [["new", NOW_S]]})
-    assert same_decode(py, c, body)[1][3][0][1] == [12]
+    assert same_decode(py, c, body)[2][3][0][1] == [12]
 
 
 def test_api_parity() -> None:
@@ -992,7 +994,7 @@ def test_concurrent_decode() -> None:
     bodies = _fleet_batches(40, 500, 3000, 1)
     sequential = make_c()
     for body in bodies:
-        sequential.decode(body, NOW)
+        sequential.admit(sequential.decode(body, NOW))
     shared = make_c()
     failures: list[BaseException] = []
     results: list[tuple[bytes, Batch]] = []
@@ -1002,7 +1004,7 @@ def test_concurrent_decode() -> None:
         try:
             for _ in range(3):
                 for body in part:
-                    batch = shared.decode(body, NOW)
+                    batch = shared.admit(shared.decode(body, NOW))
                     with lock:
                         results.append((body, batch))
         except BaseException as e:  # pragma: no cover - reported below
@@ -1021,7 +1023,7 @@ def test_concurrent_decode() -> None:
         assert [ids[i] for i in batch.dev.tolist()] == [f[0] for f in frames]
     # applies from several threads at once end up as one sequential apply would
     py, c = RollupPy(), make_c()
-    batches = [c.decode(body, NOW) for body in bodies]
+    batches = [c.admit(c.decode(body, NOW)) for body in bodies]  # indexes as in py
     for body in bodies:
         py.apply(py.decode(body, NOW))
     threads = [

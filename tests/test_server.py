@@ -250,6 +250,12 @@ def test_503_when_the_store_fails_and_nothing_is_stored(live, monkeypatch) -> No
     monkeypatch.undo()
     settle(live)
     assert stored_frames(live, "acme") == 0
+    # nor did its device come to exist, when the next batch is committed
+    assert (
+        post(live, batch([["kept", now_s() - 60]], gateway="gw-2"), live.setup.ingest["acme"])[0]
+        == 200
+    )
+    assert live.state.store.device_ids(live.state.store.tenant("acme").id) == ["kept"]
     # the same batch, resent, is not a duplicate: nothing of it was remembered
     assert (
         json.loads(
@@ -443,3 +449,13 @@ def test_answer_follows_the_accept_header(live, accept, answer) -> None:
     body = batch([["a", now_s() - 60]])
     status, headers, _ = post(live, body, live.setup.ingest["acme"], Accept=accept)
     assert status == 200 and headers["Content-Type"].split(";")[0] == answer
+
+
+def test_a_duplicate_creates_no_device(live) -> None:
+    token, t = live.setup.ingest["acme"], now_s() - 60
+    assert post(live, batch([["first", t]], seq=7), token)[0] == 200
+    status, _, raw = post(live, batch([["ghost", t]], seq=7), token)  # seq reused
+    assert status == 200 and json.loads(raw)["duplicate"] is True
+    assert post(live, batch([["second", t]], seq=8), token)[0] == 200
+    store = live.state.store
+    assert store.device_ids(store.tenant("acme").id) == ["first", "second"]

@@ -111,20 +111,24 @@ def test_failed_group_stores_and_applies_nothing(store, monkeypatch) -> None:
     t = store.add_tenant("acme")
     good = store.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
     bad = store.decode(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
+    persist_ids = store._persist_ids
 
-    def explode() -> bytes:
+    def explode(txn, tenant_id, admitted=None):
+        persist_ids(txn, tenant_id, admitted)  # the group's writes are done: now the disk fails
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(bad, "columns_bytes", explode)
+    monkeypatch.setattr(store, "_persist_ids", explode)
     with pytest.raises(OSError):
         store.commit([(t.id, good), (t.id, bad)], NOW)
+    monkeypatch.undo()
     assert store.log_records == 0
     assert store.rollups[t.id].pending_days == 0
-    assert store.device_ids(t.id) == []
-    # nothing was remembered either: the same batch goes through afterwards
+    assert store.device_ids(t.id) == [] and store.rollups[t.id].device_ids() == []
+    # nothing was remembered either: the same batch goes through afterwards, and the failed
+    # group's other device never comes to exist
     results = store.commit([(t.id, good)], NOW)
     assert not results[0].duplicate
-    assert store.device_ids(t.id) == ["a", "b"]  # ids interned by decode persist with it
+    assert store.device_ids(t.id) == ["a"] and store.rollups[t.id].device_ids() == ["a"]
 
 
 def test_map_grows_without_losing_a_group(engine, tmp_path) -> None:
@@ -391,3 +395,33 @@ def test_checkpoint_keeps_devices_registered_while_it_was_prepared(engine, tmp_p
         state = s.devstate(t.id)
         assert int(state["retired_ms"][0]) == NOW // 10**6
         assert int(state["last_ms"][1]) == (NOW_S - 60) * 1000
+
+
+def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, tmp_path) -> None:
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme", device_cap=3)
+        first = s.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
+        ghost = s.decode(t.id, body([["ghost", NOW_S - 60]], seq=1), NOW)  # seq reused
+        assert ghost.new_ids == ["ghost"] and s.rollups[t.id].n_devices == 0
+        results = s.commit([(t.id, first), (t.id, ghost)], NOW)
+        assert [r.duplicate for r in results] == [False, True]
+        assert s.device_ids(t.id) == ["a"] and s.rollups[t.id].device_ids() == ["a"]
+        # two batches of one group share a new device, and meet the cap between them
+        b2 = s.decode(t.id, body([["b", NOW_S - 60], ["c", NOW_S - 60]], seq=2), NOW)
+        b3 = s.decode(t.id, body([["c", NOW_S - 50], ["d", NOW_S - 50], ["a", NOW_S]], seq=3), NOW)
+        r2, r3 = s.commit([(t.id, b2), (t.id, b3)], NOW)
+        assert (r2.accepted, r2.rejected) == (2, 0)
+        assert (r3.accepted, r3.rejected) == (2, 1)
+        assert r3.errors == [{"index": 1, "reason": "device cap reached"}]
+        assert s.device_ids(t.id) == ["a", "b", "c"]
+        s.checkpoint(NOW)
+        frames = {
+            s.device_ids(t.id)[dev]: int(n)
+            for _, _, stats in s.day_blocks(t.id, 0, 2**32 - 1)
+            for dev, n in enumerate(stats["frames"])
+            if n
+        }
+        assert frames == {"a": 2, "b": 1, "c": 2}
+    with Store(tmp_path / "db", engine=engine) as s:  # and so it stays after a restart
+        assert s.device_ids(t.id) == ["a", "b", "c"]
+        assert s.rollups[t.id].device_ids() == ["a", "b", "c"]

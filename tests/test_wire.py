@@ -121,7 +121,7 @@ def test_compact_and_map_frames_mixed(engine) -> None:
     r = engine()
     b = r.decode(packb({"gateway": "gw", "frames": frames}), NOW)
     assert b.accepted == 6 and b.errors == []
-    assert r.device_ids() == ["a", "b", "c", "d", "e", "f"]
+    assert b.new_ids == ["a", "b", "c", "d", "e", "f"] and r.device_ids() == []
     assert b.battery.tolist() == [500, 600, 700, BATTERY_NONE, BATTERY_NONE, 100]
     assert b.rssi.tolist() == [-700, -600, -500, RSSI_NONE, RSSI_NONE, -100]
     assert r.firmware_ids() == ["1.0", "2.0"]
@@ -132,7 +132,7 @@ def test_short_key_wins_over_long(engine) -> None:
     frame = {"device": "long", "d": "short", "t": T, "ts": T - 100, "s": 3, "status": 0}
     r = engine()
     b = r.decode(packb({"gateway": "gw", "frames": [frame]}), NOW)
-    assert r.device_ids() == ["short"] and b.ts.tolist() == [T * 10**9]
+    assert b.new_ids == ["short"] and b.ts.tolist() == [T * 10**9]
     assert b.status.tolist() == [3]
 
 
@@ -151,7 +151,8 @@ def test_unknown_frame_keys_and_non_string_keys_ignored(engine) -> None:
         ]
     )
     r = engine()
-    assert r.decode(body, NOW).accepted == 1 and r.device_ids() == ["x"]
+    b = r.decode(body, NOW)
+    assert b.accepted == 1 and b.new_ids == ["x"]
 
 
 def test_device_ids(engine) -> None:
@@ -172,7 +173,7 @@ def test_device_ids(engine) -> None:
     ]
     r = engine()
     b = r.decode(packb({"gateway": "gw", "frames": frames}), NOW)
-    assert r.device_ids() == ["0", "12345", str(2**64 - 1), "x" * 128]
+    assert b.new_ids == ["0", "12345", str(2**64 - 1), "x" * 128]
     assert reasons(b) == [
         "device id is empty",
         "device id is longer than 128 bytes",
@@ -195,7 +196,7 @@ def test_invalid_utf8_device_is_rejected(engine) -> None:
     ]
     r = engine()
     b = r.decode(mp.batch(frames), NOW)
-    assert b.rejected == 2 and r.device_ids() == ["é"]
+    assert b.rejected == 2 and b.new_ids == ["é"]
 
 
 def test_frame_of_wrong_kind_is_rejected(engine) -> None:
@@ -221,7 +222,7 @@ def test_every_int_width_for_small_fields(engine, form: str) -> None:
     frame = mp.array([mp.int_(3, form), mp.int_(T, "int64"), status, battery, rssi])
     r = engine()
     b = r.decode(mp.batch([frame]), NOW)
-    assert r.device_ids() == ["3"]
+    assert b.new_ids == ["3"]
     assert b.status.tolist() == [7] and b.battery.tolist() == [420]
     assert b.rssi.tolist() == [-50 if rssi != mp.NIL else RSSI_NONE]
 
@@ -247,7 +248,7 @@ def test_every_str_width(engine, form: str) -> None:
     )
     r = engine()
     b = r.decode(mp.batch([frame]), NOW)
-    assert r.device_ids() == ["dev-1"] and r.firmware_ids() == ["v1"] and b.accepted == 1
+    assert b.new_ids == ["dev-1"] and r.firmware_ids() == ["v1"] and b.accepted == 1
 
 
 @pytest.mark.parametrize("form", ["fix", "16", "32"])
@@ -381,11 +382,17 @@ def test_rejected_frames_carry_no_warnings(engine) -> None:
 
 def test_device_cap(engine) -> None:
     r = engine(device_cap=2)
-    b = r.decode(
-        packb({"gateway": "g", "frames": [["a", T], ["b", T], ["c", T], ["a", T + 1]]}), NOW
-    )
+    body = packb({"gateway": "g", "frames": [["a", T], ["b", T], ["c", T], ["a", T + 1]]})
+    b = r.decode(body, NOW)
+    # decoding creates no device: the cap is applied when the batch is admitted
+    assert b.accepted == 4 and b.new_ids == ["a", "b", "c"] and r.device_ids() == []
+    b = r.admit(b)
     assert b.accepted == 3 and reasons(b) == ["device cap reached"]
-    assert r.device_ids() == ["a", "b"]
+    assert b.reasons.tolist() == [0, 0, 12, 0] and b.dev.tolist() == [0, 1, 0]
+    assert r.device_ids() == ["a", "b"] and b.new_ids == []
+    # a later batch: known devices pass, new ones are over the cap at once
+    b = r.admit(r.decode(packb({"gateway": "g", "frames": [["d", T], ["b", T]]}), NOW))
+    assert b.reasons.tolist() == [12, 0] and b.dev.tolist() == [1]
 
 
 def test_reject_counts_by_code(engine) -> None:
