@@ -58,6 +58,7 @@ class Config:
     max_group: int = 512
     decode_threads: int = 2
     retry_after_s: int = 1
+    max_inflight: int = 256
     access_log: bool = False
     switch_interval_s: float = 0.0001
     plans: Mapping[str, Plan] = field(default_factory=lambda: dict(DEFAULT_PLANS))

@@ -1,8 +1,9 @@
 """``POST /v1/ingest``: the gateway contract of docs/wire-format.md.
 
-Order of checks: token (401/403), content type and encoding (415), rate (429), size (413),
-gzip (400/413), decoding (400/413). Then the batch goes to the writer and the answer waits
-for its durable commit (503 if the store failed: nothing of the batch was stored).
+Order of checks: token (401/403), content type and encoding (415), rate (429), load (503 when
+``max_inflight`` requests are already being read, decoded or committed), size (413), gzip
+(400/413), decoding (400/413). Then the batch goes to the writer and the answer waits for its
+durable commit (503 if the store failed: nothing of the batch was stored).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from core.errors import BatchError
 from core.store import StoreError
 from server.auth import authenticate
+from server.config import Plan
 from server.errors import ApiError
 from server.state import STATE, ServerState
 
@@ -128,9 +130,29 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
             f"over the plan's {plan.rate_fps:g} frames/s",
             headers={"Retry-After": str(wait)},
         )
+    if state.inflight >= config.max_inflight:
+        raise ApiError(
+            503,
+            "overloaded",
+            f"the server holds {state.inflight} requests already; retry later",
+            headers={"Retry-After": str(config.retry_after_s)},
+        )
+    state.inflight += 1
+    try:
+        return await _admitted(request, state, tenant_id, plan, encoding == "gzip")
+    finally:
+        state.inflight -= 1
+
+
+async def _admitted(
+    request: web.Request, state: ServerState, tenant_id: int, plan: Plan, gzipped: bool
+) -> web.Response:
+    """The rest of a request that passed its checks: read, decode, commit, answer."""
+    config, store = state.config, state.store
+    burst = plan.rate_fps * plan.burst_s
     body = await read_body(request, config.max_body)
     loop = asyncio.get_running_loop()
-    if encoding == "gzip":
+    if gzipped:
         body = await loop.run_in_executor(state.pool, gunzip, body, config.max_body)
     now_ns = time.time_ns()
     try:

@@ -22,6 +22,8 @@ class ServerState:
     metrics: Metrics
     pool: ThreadPoolExecutor
     limiter: RateLimiter
+    #: ingest requests past their checks and not yet answered (the event loop's own count)
+    inflight: int = 0
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)

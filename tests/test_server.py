@@ -10,6 +10,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 
 import aiohttp
@@ -459,3 +460,40 @@ def test_a_duplicate_creates_no_device(live) -> None:
     assert post(live, batch([["second", t]], seq=8), token)[0] == 200
     store = live.state.store
     assert store.device_ids(store.tenant("acme").id) == ["first", "second"]
+
+
+def test_503_overloaded_beyond_max_inflight_and_nothing_is_stored(tmp_path) -> None:
+    setup = provision(tmp_path / "db", {"acme": "standard"})
+    config = server_config(tmp_path / "db", max_inflight=2)
+    with thread_server(config) as server:
+        store = server.state.store
+        commit, release = store.commit, threading.Event()
+
+        def slow_commit(group, now_ns=None):  # the disk stalls: requests pile up
+            release.wait(30)
+            return commit(group, now_ns)
+
+        store.commit = slow_commit  # type: ignore[method-assign]
+        token, t = setup.ingest["acme"], now_s() - 60
+
+        async def go():
+            async def send(device: str, seq: int):
+                h = {"Authorization": f"Bearer {token}", "Content-Type": "application/msgpack"}
+                body = batch([[device, t]], seq=seq)
+                async with s.post(server.url + "/v1/ingest", data=body, headers=h) as r:
+                    return r.status, dict(r.headers), await r.read()
+
+            async with aiohttp.ClientSession() as s:
+                held = [asyncio.create_task(send(f"held-{k}", k)) for k in range(2)]
+                while server.state.inflight < 2:
+                    await asyncio.sleep(0.01)
+                turned = await send("turned-away", 9)
+                release.set()
+                return turned, [await h for h in held]
+
+        (status, headers, raw), held = asyncio.run(go())
+        assert status == 503 and json.loads(raw)["error"] == "overloaded"
+        assert headers["Retry-After"] == "1"
+        assert [h[0] for h in held] == [200, 200]
+        assert server.state.inflight == 0
+        assert sorted(store.device_ids(store.tenant("acme").id)) == ["held-0", "held-1"]
