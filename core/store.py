@@ -4,9 +4,10 @@ Writes come in two kinds (see ``docs/storage.md``):
 
 * :meth:`Store.commit` takes a group of decoded batches and, in ONE fsync'd write
   transaction, appends their accepted frames to the log, records their ``(gateway, seq)``
-  dedupe keys and persists newly interned device and firmware ids. Only after the commit does
-  it fold the batches into the tenants' in-memory rollups. A failed commit leaves both the
-  file and the rollups as they were.
+  dedupe keys, gives the devices new in the group their indexes and persists them with newly
+  interned firmware ids. Only after the commit does it intern those devices and fold the
+  batches into the tenants' in-memory rollups. A failed commit leaves both the file and the
+  rollups as they were, and creates no device.
 * :meth:`Store.checkpoint` drains the rollups, merges the drained day deltas into the stored
   per-(tenant, day) blocks and deletes the log records they came from, in one transaction.
 
