@@ -428,6 +428,7 @@ cdef class RollupC:
         cdef Scratch sc
         cdef Header hd
         cdef Interner fresh
+        cdef uint64_t whole
         cdef int rc
         cdef Py_ssize_t i, n_ok = 0
         cdef uint64_t dev_seed = self._devices.seed
@@ -480,7 +481,9 @@ cdef class RollupC:
             free(sc.frames)
             free(sc.side)
             interner_free(&fresh)
-        seq = hd.seq.u if hd.have_seq and hd.seq.kind != NIL else None
+        seq = None
+        if hd.have_seq and hd.seq.kind != NIL and whole_number(&hd.seq, &whole):
+            seq = whole
         sent_at_ns = None
         if hd.have_sent:
             t = time_ns(p, &hd.sent)

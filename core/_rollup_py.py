@@ -239,6 +239,17 @@ def time_ns(kind: int, value: Any, buf: bytes) -> int:
     return -1
 
 
+def whole_number(kind: int, value: Any) -> int | None:
+    """An unsigned 64-bit integer in any msgpack numeric width: an int >= 0, or a float whose
+    value is one (``3.0`` is 3, ``-0.0`` is 0; ``3.5``, NaN and infinities are not); else
+    None. Where the format asks for an int (``v``, ``seq``, ``status``, an int ``device``)."""
+    if kind == INT:
+        return value if value >= 0 else None
+    if kind == FLOAT and 0.0 <= value < 2.0**64 and value.is_integer():
+        return int(value)
+    return None
+
+
 def _number(kind: int, value: Any, low: int, high: int) -> int | None:
     """A battery/rssi value in tenths of its unit, or None if not a number in [low, high]."""
     if kind == INT:
@@ -413,7 +424,7 @@ class RollupPy:
                 sent_at = (vkind, vval)
         if pos != len(buf):
             raise MalformedBatch("not valid msgpack: bytes after the batch map")
-        if version is not None and version != (INT, 1):
+        if version is not None and whole_number(*version) != 1:
             raise UnsupportedVersion("unsupported format version: only v=1 is understood")
         if gateway is None:
             raise MalformedBatch("gateway missing")
@@ -425,9 +436,9 @@ class RollupPy:
             raise MalformedBatch("gateway must be a UTF-8 string of 1..64 bytes")
         seq_value: int | None = None
         if seq is not None and seq[0] != NIL:
-            if seq[0] != INT or seq[1] < 0:
+            seq_value = whole_number(*seq)
+            if seq_value is None:
                 raise MalformedBatch("seq must be an unsigned 64-bit integer")
-            seq_value = seq[1]
         if frames_kind == NIL and frames is None:
             raise MalformedBatch("frames missing")
         if frames is None:
@@ -494,8 +505,8 @@ class RollupPy:
             if not is_utf8(key):
                 frame[0] = R_DEV_TYPE
                 return frame
-        elif dev[0] == INT and dev[1] >= 0:
-            key = str(dev[1]).encode()
+        elif whole_number(*dev) is not None:
+            key = str(whole_number(*dev)).encode()
         else:
             frame[0] = R_DEV_TYPE
             return frame
@@ -524,8 +535,9 @@ class RollupPy:
         warnings = 0
         status = fields[2]
         if status is not None and status[0] != NIL:
-            if status[0] == INT and 0 <= status[1] <= 255:
-                frame[4] = status[1]
+            value = whole_number(*status)
+            if value is not None and value <= 255:
+                frame[4] = value
             else:
                 warnings |= W_STATUS
         battery = fields[3]

@@ -558,6 +558,26 @@ cdef inline int64_t time_ns(const unsigned char *buf, const Val *v) noexcept nog
     return -1
 
 
+cdef inline bint whole_number(const Val *v, uint64_t *out) noexcept nogil:
+    """RollupPy's whole_number: an int >= 0, or a float whose value is a whole number below
+    2**64 (-0.0 is 0; NaN and infinities are not); false otherwise."""
+    cdef double x
+    if v.kind == INT:
+        if v.neg:
+            return False
+        out[0] = v.u
+        return True
+    if v.kind == FLOAT:
+        x = v.f
+        if not (x >= 0.0 and x < 18446744073709551616.0):
+            return False
+        if x < 4503599627370496.0 and upt_floor_pos(x) != x:  # from 2**52 on all are whole
+            return False
+        out[0] = <uint64_t>x
+        return True
+    return False
+
+
 cdef inline bint number(const Val *v, int low, int high, int16_t *out) noexcept nogil:
     """A battery/rssi value in tenths of its unit; false if not a number in [low, high]."""
     cdef int64_t s
@@ -640,6 +660,7 @@ cdef inline int judge(const unsigned char *buf, const Val *fields, unsigned int 
     cdef int64_t t
     cdef unsigned int warn = 0
     cdef int16_t value
+    cdef uint64_t whole
     fr.reason = 0
     fr.warn = 0
     fr.fw_len = 0
@@ -662,12 +683,12 @@ cdef inline int judge(const unsigned char *buf, const Val *fields, unsigned int 
         fr.dev_off = f.off
         fr.dev_len = <uint8_t>f.len
         key = buf + f.off
-    elif f.kind == INT and not f.neg:
+    elif whole_number(f, &whole):
         if side_reserve(sc, 20):
             return E_NOMEM
         fr.dev_side = 1
         fr.dev_off = sc.side_len
-        fr.dev_len = <uint8_t>upt_utoa(f.u, sc.side + sc.side_len)
+        fr.dev_len = <uint8_t>upt_utoa(whole, sc.side + sc.side_len)
         key = sc.side + sc.side_len
         sc.side_len += fr.dev_len
     else:
@@ -697,8 +718,8 @@ cdef inline int judge(const unsigned char *buf, const Val *fields, unsigned int 
     fr.status = 0
     f = &fields[2]
     if (have & 4) and f.kind != NIL:
-        if f.kind == INT and not f.neg and f.u <= 255:
-            fr.status = <uint8_t>f.u
+        if whole_number(f, &whole) and whole <= 255:
+            fr.status = <uint8_t>whole
         else:
             warn |= W_STATUS
     fr.battery = BATTERY_NONE_C
@@ -1006,7 +1027,7 @@ cdef int walk_batch(const unsigned char *buf, Py_ssize_t end, const Limits *lim,
     cdef Py_ssize_t pos = 0
     cdef Val top, key, junk
     cdef Val *target
-    cdef uint64_t i
+    cdef uint64_t i, whole
     cdef int rc, which
     memset(hd, 0, sizeof(Header))
     hd.frames_kind = NIL
@@ -1059,15 +1080,14 @@ cdef int walk_batch(const unsigned char *buf, Py_ssize_t end, const Limits *lim,
             return rc
     if pos != end:
         return E_TRAILING
-    if hd.have_version and not (hd.version.kind == INT and not hd.version.neg
-                                and hd.version.u == 1):
+    if hd.have_version and not (whole_number(&hd.version, &whole) and whole == 1):
         return E_VERSION
     if not hd.have_gateway:
         return E_GW_MISSING
     if (hd.gateway.kind != STR or not 0 < hd.gateway.len <= MAX_GATEWAY_LEN
             or not upt_utf8_ok(buf + hd.gateway.off, hd.gateway.len)):
         return E_GW_BAD
-    if hd.have_seq and hd.seq.kind != NIL and (hd.seq.kind != INT or hd.seq.neg):
+    if hd.have_seq and hd.seq.kind != NIL and not whole_number(&hd.seq, &whole):
         return E_SEQ
     if hd.frames_kind == NIL and not hd.have_frames:
         return E_FRAMES_MISSING

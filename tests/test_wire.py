@@ -72,7 +72,11 @@ def test_unknown_batch_keys_ignored(engine) -> None:
         (packb({"gateway": "gw", "frames": [], "seq": "1"}), MalformedBatch, "seq must be"),
         (packb({"v": 2, "gateway": "gw", "frames": []}), UnsupportedVersion, "v=1"),
         (packb({"v": "1", "gateway": "gw", "frames": []}), UnsupportedVersion, "v=1"),
-        (packb({"v": 1.0, "gateway": "gw", "frames": []}), UnsupportedVersion, "v=1"),
+        (packb({"v": 1.5, "gateway": "gw", "frames": []}), UnsupportedVersion, "v=1"),
+        (packb({"v": True, "gateway": "gw", "frames": []}), UnsupportedVersion, "v=1"),
+        (packb({"gateway": "gw", "frames": [], "seq": 1.5}), MalformedBatch, "seq must be"),
+        (packb({"gateway": "gw", "frames": [], "seq": 2.0**64}), MalformedBatch, "seq must be"),
+        (packb({"gateway": "gw", "frames": [], "seq": math.nan}), MalformedBatch, "seq must be"),
     ],
 )
 def test_batch_refused_whole(engine, body: bytes, error: type, detail: str) -> None:
@@ -347,7 +351,7 @@ def test_optional_fields_dropped_with_warnings(engine) -> None:
     frames = [
         ["a", T, 256],  # status out of range
         ["b", T, -1],
-        ["c", T, 1.0],  # status must be an int
+        ["c", T, 1.5],  # status must be a whole number
         ["d", T, 0, 100.5, -200.5],  # battery and rssi out of range
         ["e", T, 0, "full", 3],
         ["f", T, 0, math.nan, math.nan],
@@ -432,3 +436,33 @@ def test_log_columns_round_trip(engine) -> None:
     for name in ("dev", "ts", "status", "battery", "rssi", "fw"):
         assert np.array_equal(getattr(back, name), getattr(b, name))
         assert getattr(back, name).dtype == getattr(b, name).dtype
+
+
+def test_whole_floats_count_where_an_int_is_asked(engine) -> None:
+    """Every numeric field takes every msgpack width, float32 and float64 included: where the
+    format asks for an int (v, seq, status, an int device), a float with a whole value is
+    that int (encoders that write every number as a float exist); 3.5 is not."""
+    f32 = mp.float32(3.0)
+    frames = [
+        [17.0, T, 3.0],  # device 17, status 3
+        mp.array([mp.str_("a"), mp.int_(T), f32]),
+        [-0.0, T, 255.0],  # -0.0 is 0
+        ["b", T, 2.5],  # not a whole number: dropped with a warning
+        [1e20, T],  # above 2**64 - 1: not a device id
+    ]
+    body = mp.map_(
+        [
+            (mp.str_("v"), mp.float32(1.0)),
+            (mp.str_("gateway"), mp.str_("gw")),
+            (mp.str_("seq"), mp.float64(42.0)),
+            (
+                mp.str_("frames"),
+                mp.array([f if isinstance(f, bytes) else packb(f) for f in frames]),
+            ),
+        ]
+    )
+    b = engine().decode(body, NOW)
+    assert b.seq == 42
+    assert b.new_ids == ["17", "a", "0", "b"]
+    assert b.status.tolist() == [3, 3, 255, 0]
+    assert b.reasons.tolist() == [0, 0, 0, 0, 3] and b.warnings_mask.tolist() == [0, 0, 0, 1, 0]
