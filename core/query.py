@@ -351,6 +351,8 @@ def outages(
     if not parts:
         return []
     pos, a, b = (np.concatenate(x).astype(np.int64) for x in zip(*parts, strict=True))
+    if not len(pos):  # nothing down in the period (or nothing to look at)
+        return []
     order = np.lexsort((a, pos))
     pos, a, b = pos[order], a[order], b[order]
     # stitch runs of one device that touch (across midnight): a new outage starts where not

@@ -27,19 +27,38 @@ def iso(ns: int) -> str | None:
     return datetime.fromtimestamp(ns / NS_PER_S, UTC).isoformat().replace("+00:00", "Z")
 
 
+#: The latest time a query may name: the end of year 9999 (what ISO 8601 dates can say).
+LAST_S = 253_402_300_800
+#: The longest period one query may span; longer ones are asked for piece by piece.
+MAX_PERIOD_DAYS = 366
+#: The longest outage ``min_outage`` may ask for, in slots.
+MAX_MIN_OUTAGE = 1_000_000
+
+
 def parse_time(value: str, name: str) -> int:
-    """ISO 8601 (a naive time is UTC) or Unix seconds, as ns."""
+    """ISO 8601 (a naive time is UTC) or Unix seconds, as ns, from 1970 to the end of 9999."""
+    seconds: float | None
     try:
-        return int(float(value) * NS_PER_S)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ApiError(400, "bad_parameter", f"{name} must be ISO 8601 or Unix seconds") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp()) * NS_PER_S + when.microsecond * 1000
+        seconds = None
+    if seconds is None:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ApiError(
+                400, "bad_parameter", f"{name} must be ISO 8601 or Unix seconds"
+            ) from exc
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delta = when - datetime(1970, 1, 1, tzinfo=UTC)  # exact, unlike timestamp()
+        seconds = delta.days * 86_400 + delta.seconds + delta.microseconds / 1e6
+        ns = (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+    else:
+        ns = int(seconds * NS_PER_S) if math.isfinite(seconds) else -1
+    if not (math.isfinite(seconds) and 0 <= seconds <= LAST_S):
+        raise ApiError(400, "bad_parameter", f"{name} must be between 1970 and the end of 9999")
+    return ns
 
 
 def _tenant(request: web.Request, state: ServerState) -> Tenant:
@@ -59,18 +78,32 @@ def _tenant(request: web.Request, state: ServerState) -> Tenant:
     return tenant
 
 
+def _param(request: web.Request, name: str) -> str | None:
+    """A query parameter given at most once."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise ApiError(400, "bad_parameter", f"{name} is given more than once")
+    return values[0] if values else None
+
+
 def _period(request: web.Request, default_days: int = 1) -> tuple[int, int, int]:
     now = int(datetime.now(UTC).timestamp() * NS_PER_S)
-    q = request.query
-    end = parse_time(q["to"], "to") if "to" in q else now
-    start = parse_time(q["from"], "from") if "from" in q else end - default_days * 86_400 * NS_PER_S
+    to, since = _param(request, "to"), _param(request, "from")
+    end = parse_time(to, "to") if to is not None else now
+    start = (
+        parse_time(since, "from") if since is not None else end - default_days * 86_400 * NS_PER_S
+    )
     if start >= end:
         raise ApiError(400, "bad_parameter", "from must be before to")
+    if end - start > MAX_PERIOD_DAYS * 86_400 * NS_PER_S:
+        raise ApiError(
+            400, "bad_parameter", f"a period spans at most {MAX_PERIOD_DAYS} days: ask in parts"
+        )
     return start, end, now
 
 
 def _devices(request: web.Request, state: ServerState, tenant: Tenant) -> list[int] | None:
-    wanted = request.query.getall("device", [])
+    wanted = list(dict.fromkeys(request.query.getall("device", [])))  # each device once
     if not wanted:
         return None
     indexes = []
@@ -84,7 +117,9 @@ def _devices(request: web.Request, state: ServerState, tenant: Tenant) -> list[i
 
 
 async def _run(state: ServerState, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(state.pool, lambda: fn(*args, **kwargs))
+    return await asyncio.get_running_loop().run_in_executor(
+        state.read_pool, lambda: fn(*args, **kwargs)
+    )
 
 
 def _num(value: float) -> float | None:
@@ -97,7 +132,6 @@ async def healthz(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "engine": ENGINE,
-            "tenants": len(state.store.tenants),
             "writer_backlog": state.writer.backlog,
         }
     )
@@ -168,7 +202,7 @@ async def uptime(request: web.Request) -> web.Response:
     tenant = _tenant(request, state)
     start, end, now = _period(request)
     devs = _devices(request, state, tenant)
-    granularity = request.query.get("granularity")
+    granularity = _param(request, "granularity")
     body: dict[str, Any] = {
         "tenant": tenant.name,
         "from": iso(start),
@@ -212,10 +246,17 @@ async def outages(request: web.Request) -> web.Response:
     tenant = _tenant(request, state)
     start, end, now = _period(request, default_days=7)
     devs = _devices(request, state, tenant)
+    given = _param(request, "min_outage")
     try:
-        min_outage = int(request.query.get("min_outage", "5"))
-    except ValueError as exc:
-        raise ApiError(400, "bad_parameter", "min_outage must be an integer") from exc
+        min_outage = 5 if given is None else int(given)
+    except ValueError:
+        min_outage = 0
+    if not 1 <= min_outage <= MAX_MIN_OUTAGE:
+        raise ApiError(
+            400,
+            "bad_parameter",
+            f"min_outage must be a whole number of slots, 1..{MAX_MIN_OUTAGE:,}",
+        )
     found = await _run(
         state,
         query.outages,

@@ -42,13 +42,16 @@ async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
         on_group=metrics.observe_group,
     )
     pool = ThreadPoolExecutor(config.decode_threads, thread_name_prefix="uptally-decode")
+    # reads get threads of their own: a long query must not hold up decoding for ingest
+    read_pool = ThreadPoolExecutor(config.read_threads, thread_name_prefix="uptally-read")
     writer.start()
-    app[STATE] = ServerState(config, store, writer, metrics, pool, RateLimiter())
+    app[STATE] = ServerState(config, store, writer, metrics, pool, read_pool, RateLimiter())
     log.info("store %s open, %d tenants", config.data, len(store.tenants))
     try:
         yield
     finally:
         pool.shutdown(wait=True)
+        read_pool.shutdown(wait=True)
         writer.stop()
         store.close()
         log.info("store closed")

@@ -19,7 +19,8 @@ def bearer(request: web.Request) -> str | None:
 def authenticate(request: web.Request, store: Store) -> Token:
     """The request's live token; raises 401 when missing, unknown or revoked."""
     secret = bearer(request)
-    token = store.authenticate(secret) if secret else None
+    # tokens are ASCII; other header bytes arrive as surrogates, which no token matches
+    token = store.authenticate(secret) if secret and secret.isascii() else None
     if token is None:
         raise ApiError(
             401,

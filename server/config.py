@@ -57,6 +57,7 @@ class Config:
     checkpoint_interval_s: float = 5.0
     max_group: int = 512
     decode_threads: int = 2
+    read_threads: int = 2
     retry_after_s: int = 1
     max_inflight: int = 256
     access_log: bool = False

@@ -42,13 +42,16 @@ _FROM = {
     "name": "from",
     "in": "query",
     "schema": {"type": "string"},
-    "description": "ISO 8601 or Unix seconds; default: one day (outages: 7) before `to`",
+    "description": (
+        "ISO 8601 or Unix seconds, 1970 to the end of 9999; default: one day (outages: 7) "
+        "before `to`. A period spans at most 366 days."
+    ),
 }
 _TO = {
     "name": "to",
     "in": "query",
     "schema": {"type": "string"},
-    "description": "ISO 8601 or Unix seconds; default: now",
+    "description": "ISO 8601 or Unix seconds, 1970 to the end of 9999; default: now",
 }
 _DEVICE = {
     "name": "device",
@@ -56,7 +59,7 @@ _DEVICE = {
     "schema": {"type": "array", "items": {"type": "string"}},
     "style": "form",
     "explode": True,
-    "description": "restrict to these device ids",
+    "description": "restrict to these device ids (each counted once)",
 }
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -170,7 +173,12 @@ SPEC: dict[str, Any] = {
                     {
                         "name": "min_outage",
                         "in": "query",
-                        "schema": {"type": "integer", "default": 5},
+                        "schema": {
+                            "type": "integer",
+                            "default": 5,
+                            "minimum": 1,
+                            "maximum": 1_000_000,
+                        },
                     },
                 ],
                 "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},

@@ -20,7 +20,8 @@ class ServerState:
     store: Store
     writer: Writer
     metrics: Metrics
-    pool: ThreadPoolExecutor
+    pool: ThreadPoolExecutor  # decoding for ingest
+    read_pool: ThreadPoolExecutor  # queries of the read API
     limiter: RateLimiter
     #: ingest requests past their checks and not yet answered (the event loop's own count)
     inflight: int = 0

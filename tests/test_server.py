@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -497,3 +498,108 @@ def test_503_overloaded_beyond_max_inflight_and_nothing_is_stored(tmp_path) -> N
         assert [h[0] for h in held] == [200, 200]
         assert server.state.inflight == 0
         assert sorted(store.device_ids(store.tenant("acme").id)) == ["held-0", "held-1"]
+
+
+def test_read_api_refuses_bad_parameters_with_json(live) -> None:
+    token = live.setup.read["acme"]
+    for query in [
+        "uptime?from=inf",
+        "uptime?from=-inf&to=10",
+        "uptime?to=1e12",  # year 33658
+        "uptime?to=99999999999999999999999",
+        "uptime?from=1e18&to=1e19",
+        "uptime?from=1969-12-31T23:59:59",
+        "uptime?from=-1",
+        "uptime?from=0",  # more than 366 days
+        "uptime?from=1900-01-01",
+        "uptime?granularity=day&granularity=bogus",
+        "uptime?to=10&to=20",
+        "outages?min_outage=0",
+        "outages?min_outage=-5",
+        "outages?min_outage=99999999999999999999999",
+        "outages?min_outage=",
+        "outages?min_outage=5&min_outage=x",
+    ]:
+        status, body = get(live, f"/v1/tenants/acme/{query}", token)
+        assert (status, body["error"]) == (400, "bad_parameter"), (query, body)
+
+
+def test_outages_of_a_quiet_period_are_an_empty_list(live) -> None:
+    t = now_s() - 900
+    t -= t % 60
+    frames = [["steady", t + 60 * k] for k in range(10)]
+    assert post(live, batch(frames), live.setup.ingest["acme"])[0] == 200
+    settle(live)
+    token = live.setup.read["acme"]
+    status, body = get(live, f"/v1/tenants/acme/outages?from={t + 60}&to={t + 540}", token)
+    assert status == 200 and body["outages"] == []
+    # a tenant without a device, and a period without data
+    status, body = get(live, "/v1/tenants/globex/outages", live.setup.read["globex"])
+    assert status == 200 and body["outages"] == []
+    status, body = get(live, f"/v1/tenants/acme/outages?from={t - 7200}&to={t - 3600}", token)
+    assert status == 200 and body["outages"] == []
+
+
+def test_a_device_asked_twice_counts_once(live) -> None:
+    t = now_s() - 900
+    t -= t % 60
+    post(live, batch([["a", t + 60 * k] for k in range(10)]), live.setup.ingest["acme"])
+    settle(live)
+    token, period = live.setup.read["acme"], f"from={t}&to={t + 600}"
+    _, once = get(live, f"/v1/tenants/acme/uptime?{period}&device=a", token)
+    status, twice = get(live, f"/v1/tenants/acme/uptime?{period}&device=a&device=a", token)
+    assert status == 200 and twice["devices"] == once["devices"] and len(once["devices"]) == 1
+    _, once = get(live, f"/v1/tenants/acme/uptime?{period}&device=a&granularity=hour", token)
+    _, twice = get(
+        live, f"/v1/tenants/acme/uptime?{period}&device=a&device=a&granularity=hour", token
+    )
+    assert twice["series"] == once["series"]
+
+
+def test_a_token_with_bytes_beyond_ascii_is_401(live) -> None:
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"GET /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer upt_abc\xff\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b'"unauthorized"' in answer
+
+
+def test_slow_reads_do_not_hold_up_ingest(live, monkeypatch) -> None:
+    from core import query
+
+    release, uptime = threading.Event(), query.uptime
+
+    def stuck(*args, **kwargs):  # a query that takes as long as the test wants
+        release.wait(30)
+        return uptime(*args, **kwargs)
+
+    monkeypatch.setattr(query, "uptime", stuck)
+    read, ingest = live.setup.read["acme"], live.setup.ingest["acme"]
+
+    async def go():
+        async with aiohttp.ClientSession() as s:
+
+            async def fetch():
+                h = {"Authorization": f"Bearer {read}"}
+                async with s.get(live.url + "/v1/tenants/acme/uptime", headers=h) as r:
+                    return r.status
+
+            reads = [asyncio.create_task(fetch()) for _ in range(live.state.config.read_threads)]
+            await asyncio.sleep(0.2)  # every read thread is now stuck in a query
+            h = {"Authorization": f"Bearer {ingest}", "Content-Type": "application/msgpack"}
+            body = batch([["during-reads", now_s() - 60]], seq=1)
+            async with s.post(live.url + "/v1/ingest", data=body, headers=h) as r:
+                status = r.status
+            stuck_meanwhile = not any(task.done() for task in reads)
+            release.set()
+            return status, stuck_meanwhile, [await task for task in reads]
+
+    status, stuck_meanwhile, reads = asyncio.run(go())
+    assert status == 200 and stuck_meanwhile  # answered while every read was still stuck
+    assert reads == [200] * live.state.config.read_threads
