@@ -42,6 +42,8 @@ class Exclusions:
         out = None
         day_start = day * n_slots
         for start, end in windows:
+            if end <= start:  # an empty window excludes nothing
+                continue
             a = max(start // slot_ns - day_start, 0)
             b = min(-(-end // slot_ns) - day_start, n_slots)
             if a < b:
@@ -85,8 +87,13 @@ def _scope(
     else:
         devs = np.asarray(devices, np.int64)
         state = store.devstate(tenant_id, devs)
+    # only ended slots count, and only those the day blocks are complete for: a slot after the
+    # last checkpoint would otherwise look down for want of frames still in the live state
+    now_ns = min(now_ns, store.blocks_complete_until_ns())
     first_slot = start_ns // slot_ns
-    end_slot = min(-(-end_ns // slot_ns), now_ns // slot_ns)  # only ended slots count
+    end_slot = min(-(-end_ns // slot_ns), now_ns // slot_ns)
+    if end_ns <= start_ns:  # an empty period holds no slot
+        end_slot = first_slot
     end_slot = max(end_slot, first_slot)
     activation = np.where(state["registered_ms"] >= 0, state["registered_ms"], state["first_ms"])
     lo = np.where(activation >= 0, activation * NS_PER_MS // slot_ns, end_slot)
@@ -253,7 +260,7 @@ def uptime(
         day_up, day_scope = _counts(day, scope.n_slots)
         up += day_up[:, 0]
         in_scope += day_scope[:, 0]
-    period = max(-(-end_ns // scope.slot_ns) - scope.first_slot, 0)
+    period = max(-(-end_ns // scope.slot_ns) - scope.first_slot, 0) if end_ns > start_ns else 0
     return UptimeTable(scope.devices, up, in_scope - up, period - in_scope)
 
 
@@ -286,13 +293,15 @@ def series(
     if granularity == "day":
         bucket_slots = scope.n_slots
     elif granularity == "hour":
-        bucket_slots = max(scope.n_slots // 24, 1)
+        if 3_600 % (scope.slot_ns // NS_PER_S):
+            raise ValueError("hour buckets need a slot width that divides an hour")
+        bucket_slots = scope.n_slots // 24
     else:
         raise ValueError("granularity must be 'day' or 'hour'")
     starts, ups, downs = [], [], []
     bucket_ns = bucket_slots * scope.slot_ns
     first_bucket = start_ns // bucket_ns
-    end_bucket = -(-end_ns // bucket_ns)
+    end_bucket = -(-end_ns // bucket_ns) if end_ns > start_ns else first_bucket
     for day in _days(store, scope, exclusions):
         day_up, day_scope = _counts(day, bucket_slots)
         up, in_scope = day_up.sum(axis=0), day_scope.sum(axis=0)

@@ -164,10 +164,12 @@ class Token:
 
 @dataclass
 class Drained:
-    """Live state taken for a checkpoint: it covers log records up to ``lsn``."""
+    """Live state taken for a checkpoint: it covers log records up to ``lsn``, all that was
+    committed by ``at_ns`` (wall clock)."""
 
     lsn: int
     deltas: dict[int, list[DayDelta]]
+    at_ns: int = 0
 
 
 @dataclass
@@ -343,6 +345,8 @@ class Store:
                 stored = txn.get(b"schema", db=meta)
                 if stored is None:
                     txn.put(b"schema", _U32.pack(SCHEMA_VERSION), db=meta)
+                    # nothing of a new store is in its day blocks yet, nor missing from them
+                    txn.put(b"checkpoint_ns", _U64.pack(time.time_ns()), db=meta)
                 elif _U32.unpack(stored)[0] != SCHEMA_VERSION:
                     raise StoreError(f"store schema {_U32.unpack(stored)[0]} is not supported")
         self.tenants: dict[int, Tenant] = {}
@@ -585,6 +589,12 @@ class Store:
             if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
                 raise ValueError("device cap reached")
             dev = rollup.add_device(device_id)
+        elif heartbeat_s is not None and heartbeat_s != rollup.heartbeat_s(dev):
+            # Frames cover [t, t + H) with the heartbeat in force when they are applied, and
+            # a replay after a crash applies the log with the heartbeats of that moment: fold
+            # the frames so far into the day blocks first, so that none is ever covered with
+            # the new heartbeat in one run and the old one in another.
+            self.checkpoint()
         if heartbeat_s is not None:
             rollup.set_heartbeat(dev, heartbeat_s)
 
@@ -851,6 +861,16 @@ class Store:
 
     # --- checkpoints -----------------------------------------------------------------------
 
+    def blocks_complete_until_ns(self) -> int:
+        """Wall-clock time up to which the day blocks hold every committed frame: the last
+        checkpoint's cut. Frames committed since are in the log and the live state only, so
+        queries over the blocks treat later slots as not yet known (not as down). Read from
+        the store each time, so a reader in another process follows the writer's checkpoints.
+        """
+        with self._txn() as txn:
+            raw = txn.get(b"checkpoint_ns", db=self.db[b"meta"])
+        return _U64.unpack(raw)[0] if raw else 2**63 - 1  # a store from before: no bound
+
     def _checkpoint_lsn(self, txn: lmdb.Transaction) -> int:
         raw = txn.get(b"checkpoint_lsn", db=self.db[b"meta"])
         return _U64.unpack(raw)[0] if raw else 0
@@ -877,8 +897,9 @@ class Store:
         Call it between commits (in the writer thread): every batch committed up to ``lsn``
         has been applied, and none after it.
         """
+        at_ns = time.time_ns()
         deltas = {tenant_id: rollup.drain() for tenant_id, rollup in self.rollups.items()}
-        return Drained(self._lsn, {t: d for t, d in deltas.items() if d})
+        return Drained(self._lsn, {t: d for t, d in deltas.items() if d}, at_ns)
 
     def prepare_checkpoint(self, drained: Drained) -> Prepared:
         """Merge drained days with the stored blocks and encode them (no write; any thread)."""
@@ -926,6 +947,7 @@ class Store:
                         break
                     cursor.delete()
             txn.put(b"checkpoint_lsn", _U64.pack(drained.lsn), db=self.db[b"meta"])
+            txn.put(b"checkpoint_ns", _U64.pack(drained.at_ns), db=self.db[b"meta"])
             self._expire_dedupe(txn, now_ns)
             return prepared.written
 

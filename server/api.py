@@ -212,6 +212,13 @@ async def uptime(request: web.Request) -> web.Response:
     if granularity is not None:
         if granularity not in ("day", "hour"):
             raise ApiError(400, "bad_parameter", "granularity must be day or hour")
+        if granularity == "hour" and 3_600 % tenant.slot_s:
+            raise ApiError(
+                400,
+                "bad_parameter",
+                f"hour buckets need a slot width that divides an hour, "
+                f"and this tenant's slots are {tenant.slot_s} s",
+            )
         s = await _run(
             state,
             query.series,

@@ -198,3 +198,73 @@ def test_current_status(store) -> None:
     assert status.battery[0] == 55.5 and status.battery[1] == 20.0
     assert np.isnan(status.battery[2]) and status.rssi[0] == -80.0
     assert status.firmware == ["2.1", "", "", ""]
+
+
+def test_slots_after_the_last_checkpoint_are_not_yet_known_rather_than_down(
+    engine, tmp_path
+) -> None:
+    """Queries read the day blocks, which hold what the last checkpoint folded in; frames
+    committed since are in the log and the live state only. A registered device reporting
+    in real time must not look down for the slots since the last checkpoint (1 s slots here,
+    so that a few seconds of real time make several of them)."""
+    import time
+
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("fast", slot_s=1, heartbeat_s=1).id
+        start = time.time_ns() // S + 1
+        s.register_device(t, "reg", activated_ns=start * S)
+        s.checkpoint()
+        for k in range(3):  # a frame a second, each as its second begins
+            time.sleep(max(0.0, (start + k) - time.time_ns() / S))
+            s.ingest(t, msgpack.packb({"gateway": "gw", "frames": [["reg", start + k]]}))
+        time.sleep(max(0.0, (start + 3) - time.time_ns() / S))
+        now = time.time_ns()
+        u = query.uptime(s, t, start * S, (start + 3) * S, now)
+        assert u.down.tolist() == [0] and u.excluded.tolist() == [3]  # not known yet
+        assert query.outages(s, t, start * S, (start + 3) * S, now, min_outage=1) == []
+        s.checkpoint()
+        u = query.uptime(s, t, start * S, (start + 3) * S, time.time_ns())
+        assert (u.up.tolist(), u.down.tolist()) == ([3], [0])
+
+
+def test_an_empty_period_holds_no_slot(store) -> None:
+    base = D0 + 3600
+    put(store, [["a", base], ["a", base + 30, 2]])
+    p = (base + 30) * S
+    u = query.uptime(store, 1, p, p, NOW)
+    assert (u.up.tolist(), u.down.tolist(), u.excluded.tolist()) == ([0], [0], [0])
+    assert len(query.series(store, 1, p, p, NOW).start_ns) == 0
+    windows = Exclusions(tenant=[(p, p)])  # an empty window excludes nothing
+    assert counts(store, base, base + 120, exclusions=windows) == [(0, 2, 0)]
+
+
+def test_a_heartbeat_change_gives_the_same_uptime_with_or_without_a_restart(engine, tmp_path):
+    base = D0 + 3600
+    answers = []
+    for restart in (False, True):
+        path = tmp_path / f"db{restart}"
+        s = Store(path, engine=engine)
+        t = s.add_tenant("acme").id
+        s.ingest(t, msgpack.packb({"gateway": "gw", "frames": [["a", base]]}), NOW)
+        s.register_device(t, "a", heartbeat_s=600)  # after the frame: it keeps 60 s
+        if restart:  # the log replayed with the heartbeats of the moment
+            s.close()
+            s = Store(path, engine=engine)
+        s.checkpoint(NOW)
+        answers.append(counts(s, base, base + 1200, tenant=t))
+        s.close()
+    assert answers[0] == answers[1] == [(1, 19, 0)]
+
+
+def test_hour_buckets_need_a_slot_width_that_divides_an_hour(engine, tmp_path) -> None:
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("odd", slot_s=675).id
+        with pytest.raises(ValueError, match="divides an hour"):
+            query.series(s, t, D0 * S, (D0 + 86_400) * S, NOW, granularity="hour")
+
+
+def test_no_outage_is_an_empty_list(store) -> None:
+    base = D0 + 3600
+    put(store, [["a", base + 60 * k] for k in range(10)])
+    assert query.outages(store, 1, base * S, (base + 600) * S, NOW, min_outage=1) == []
+    assert query.outages(store, 1, (base - 7200) * S, (base - 3600) * S, NOW) == []
