@@ -337,11 +337,22 @@ def outages(
     devices: Sequence[int] | None = None,
     exclusions: Exclusions = NO_EXCLUSIONS,
 ) -> list[Outage]:
-    """Maximal runs of down slots per device, at least ``min_outage`` slots long.
+    """Maximal runs of down slots per device, at least ``min_outage`` slots long, that overlap
+    ``[start_ns, end_ns)``; their start and end are clipped to the period.
 
-    Excluded slots end a run. A run that reaches the last ended slot is ``ongoing``.
+    A run is measured on the device's timeline, not the period's: one that crosses an edge
+    of the period is listed if it is ``min_outage`` slots long in all (the slots are looked
+    at up to ``min_outage`` beyond each edge). Excluded slots end a run. A run that reaches
+    the last ended slot is ``ongoing``.
     """
-    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
+    if min_outage < 1:
+        raise ValueError("min_outage must be at least 1 slot")
+    slot_ns = store.tenants[tenant_id].slot_s * NS_PER_S
+    first, last = start_ns // slot_ns, -(-end_ns // slot_ns)  # the period's slots
+    if end_ns <= start_ns:
+        return []
+    margin = min_outage * slot_ns
+    scope = _scope(store, tenant_id, max(start_ns - margin, 0), end_ns + margin, now_ns, devices)
     parts: list[tuple[Int64s, Int64s, Int64s]] = []  # (position, start slot, end slot)
     for day in _days(store, scope, exclusions):
         base = day.day * scope.n_slots
@@ -370,9 +381,10 @@ def outages(
     starts = np.flatnonzero(~joins)
     ends = np.concatenate((starts[1:], [len(pos)])) - 1
     pos, a, b = pos[starts], a[starts], b[ends]
-    long_enough = b - a >= min_outage
-    last_ended = now_ns // scope.slot_ns
+    last_ended = min(now_ns, store.blocks_complete_until_ns()) // scope.slot_ns
     ongoing = (b >= last_ended) & (scope.hi[pos] >= last_ended)
+    long_enough = (b - a >= min_outage) & (b > first) & (a < last)
+    a, b = np.maximum(a, first), np.minimum(b, last)
     return [
         Outage(int(scope.devices[p]), int(x) * scope.slot_ns, int(y) * scope.slot_ns, bool(o))
         for p, x, y, o in zip(

@@ -32,7 +32,7 @@ LAST_S = 253_402_300_800
 #: The longest period one query may span; longer ones are asked for piece by piece.
 MAX_PERIOD_DAYS = 366
 #: The longest outage ``min_outage`` may ask for, in slots.
-MAX_MIN_OUTAGE = 1_000_000
+MAX_MIN_OUTAGE = 10_000
 
 
 def parse_time(value: str, name: str) -> int:

@@ -177,7 +177,7 @@ SPEC: dict[str, Any] = {
                             "type": "integer",
                             "default": 5,
                             "minimum": 1,
-                            "maximum": 1_000_000,
+                            "maximum": 10_000,
                         },
                     },
                 ],

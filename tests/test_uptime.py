@@ -268,3 +268,22 @@ def test_no_outage_is_an_empty_list(store) -> None:
     put(store, [["a", base + 60 * k] for k in range(10)])
     assert query.outages(store, 1, base * S, (base + 600) * S, NOW, min_outage=1) == []
     assert query.outages(store, 1, (base - 7200) * S, (base - 3600) * S, NOW) == []
+
+
+def test_an_outage_crossing_the_period_edge_is_measured_whole(store) -> None:
+    """min_outage applies to the device's run, not to the part inside the period: a 19-slot
+    outage is listed (clipped to the period) even if the period holds 2 or 4 of its slots."""
+    base = D0 + 3600
+    gap = set(range(20, 39))  # 19 slots
+    short = set(range(50, 54))  # 4 slots: never an incident
+    put(store, [["a", base + 60 * i] for i in range(80) if i not in gap | short])
+
+    def found(first: int, last: int) -> list[tuple[int, int]]:
+        got = query.outages(store, 1, (base + 60 * first) * S, (base + 60 * last) * S, NOW)
+        return [((o.start_ns // S - base) // 60, (o.end_ns // S - base) // 60) for o in got]
+
+    assert found(0, 80) == [(20, 39)]
+    assert found(35, 60) == [(35, 39)]
+    assert found(0, 22) == [(20, 22)]
+    assert found(52, 70) == []
+    assert found(40, 50) == []
