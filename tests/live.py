@@ -123,13 +123,14 @@ def thread_server(config: Config) -> Iterator[ThreadServer]:
         server.stop()
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process, MiB."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process, MiB: all of it, or one part of it such as ``RssAnon``
+    (the heap and other private memory) or ``RssFile`` (file pages, LMDB's map among them)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def free_port() -> int:
