@@ -361,7 +361,8 @@ class Store:
         # that a batch with a higher seq (the usual case) is known new without a lookup.
         self._lsn = 0
         # Devices are interned only under this lock: by a commit, which numbers a group's new
-        # devices before its transaction and interns them after it, and by registration.
+        # devices before its transaction and interns them after it, by registration, and in
+        # a read-only store by following the writer's ids.
         self._admission = threading.Lock()
         self._max_seq: dict[tuple[int, int], int] = {}
         self._load()
@@ -401,14 +402,15 @@ class Store:
         self._persisted_firmware[tenant.id] = rollup.n_firmware
         self._device_ids[tenant.id] = ids
 
-    def _replay_log(self, upto: int | None = None) -> None:
-        """Apply the log (records up to ``upto`` if given) to the rollups."""
+    def _replay_log(self, upto: int | None = None, tenants: set[int] | None = None) -> None:
+        """Apply the log (records up to ``upto``, of ``tenants``, if given) to the rollups."""
         with self._txn() as txn:
             for key, value in txn.cursor(db=self.db[b"log"]):
                 if upto is not None and _U64.unpack(key)[0] > upto:
                     break
                 for tenant_id, batch in _log_entries(value):
-                    self.rollups[tenant_id].apply(batch)
+                    if tenants is None or tenant_id in tenants:
+                        self.rollups[tenant_id].apply(batch)
 
     def close(self) -> None:
         self.env.close()
@@ -558,7 +560,25 @@ class Store:
 
     def device_ids(self, tenant_id: int) -> list[str]:
         """Ids of the tenant's devices, by index. Ids are never removed or renumbered."""
+        self._follow_ids(tenant_id)
         return self._device_ids[tenant_id]
+
+    def _follow_ids(self, tenant_id: int) -> None:
+        """In a read-only store, pick up the device and firmware ids the writer (another
+        process) has stored since: dense, so only those past the ones known are read."""
+        if not self.readonly:
+            return
+        rollup = self.rollups[tenant_id]
+        ids = self._device_ids[tenant_id]
+        prefix = _U32.pack(tenant_id)
+        with self._admission, self._txn() as txn:  # two threads must not add the same id
+            start = _TENANT_DEV.pack(tenant_id, len(ids))
+            for _, value in _prefix_scan(txn, self.db[b"devices"], prefix, start):
+                ids.append(value.decode())
+                rollup.add_device(ids[-1])
+            start = _TENANT_DEV.pack(tenant_id, rollup.n_firmware + 1)
+            for _, value in _prefix_scan(txn, self.db[b"firmware"], prefix, start):
+                rollup.add_firmware(value.decode())
 
     def register_device(
         self,
@@ -595,6 +615,7 @@ class Store:
             # the frames so far into the day blocks first, so that none is ever covered with
             # the new heartbeat in one run and the old one in another.
             self.checkpoint()
+        stored_heartbeat_s = rollup.heartbeat_s(dev)
         if heartbeat_s is not None:
             rollup.set_heartbeat(dev, heartbeat_s)
 
@@ -610,7 +631,13 @@ class Store:
             txn.put(_U32.pack(tenant_id), state.tobytes(), db=self.db[b"devstate"])
             return persisted
 
-        self._ids_persisted(tenant_id, self._write(work))
+        try:
+            persisted = self._write(work)
+        except BaseException:
+            # not stored, so not in force: a replay after a restart would use the stored one
+            rollup.set_heartbeat(dev, stored_heartbeat_s)
+            raise
+        self._ids_persisted(tenant_id, persisted)
         return dev
 
     def add_devices(self, tenant_id: int, device_ids: list[str]) -> None:
@@ -690,7 +717,7 @@ class Store:
         """Per-device lifecycle and latest values (as of the last checkpoint): dense by index,
         or the rows of ``devices`` (indexes as numpy takes them) only, which reads just those
         rows out of the map instead of copying every device's."""
-        n = len(self._device_ids[tenant_id])
+        n = len(self.device_ids(tenant_id))
         if devices is None:
             with self._txn() as txn:
                 return self._devstate(txn, tenant_id, n)[:n]
@@ -839,8 +866,12 @@ class Store:
         if top is not None:
             return top
         prefix = _TENANT_DEV.pack(tenant_id, gw)
+        greatest = prefix + b"\xff" * 8  # seq 2**64 - 1, which the gateway may have sent
         cursor = txn.cursor(db=self.db[b"dedupe"])
-        found = cursor.prev() if cursor.set_range(prefix + b"\xff" * 8) else cursor.last()
+        if cursor.set_range(greatest):
+            found = bytes(cursor.key()) == greatest or cursor.prev()
+        else:
+            found = cursor.last()
         key = bytes(cursor.key()) if found else b""
         return _DEDUPE.unpack(key)[2] if key.startswith(prefix) else -1
 
@@ -898,7 +929,17 @@ class Store:
         has been applied, and none after it.
         """
         at_ns = time.time_ns()
-        deltas = {tenant_id: rollup.drain() for tenant_id, rollup in self.rollups.items()}
+        # a copy: the event loop may pick up a new tenant (``refresh_tenants``) meanwhile
+        rollups = list(self.rollups.items())
+        deltas: dict[int, list[DayDelta]] = {}
+        try:
+            for tenant_id, rollup in rollups:
+                deltas[tenant_id] = rollup.drain()
+        except BaseException:
+            # the tenants drained so far get their state back from the log (a rollup whose
+            # drain fails keeps its own)
+            self._replay_log(upto=self._lsn, tenants=set(deltas))
+            raise
         return Drained(self._lsn, {t: d for t, d in deltas.items() if d}, at_ns)
 
     def prepare_checkpoint(self, drained: Drained) -> Prepared:
@@ -1062,6 +1103,7 @@ class Store:
 
     def firmware_names(self, tenant_id: int) -> list[str]:
         """Firmware strings by id; index 0 is the empty string (none)."""
+        self._follow_ids(tenant_id)
         return [""] + self.rollups[tenant_id].firmware_ids()
 
 
@@ -1080,9 +1122,12 @@ def _log_entries(value: bytes) -> Iterator[tuple[int, Batch]]:
         pos = end
 
 
-def _prefix_scan(txn: lmdb.Transaction, db: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _prefix_scan(
+    txn: lmdb.Transaction, db: Any, prefix: bytes, start: bytes | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """The entries whose keys begin with ``prefix`` (from key ``start`` on, if given)."""
     cursor = txn.cursor(db=db)
-    if not cursor.set_range(prefix):
+    if not cursor.set_range(prefix if start is None else start):
         return
     for key, value in cursor:
         if not bytes(key).startswith(prefix):

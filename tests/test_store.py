@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+import threading
 
+import lmdb
 import msgpack
 import numpy as np
 import pytest
@@ -11,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.dayblock import encode_bitmaps
-from core.store import Store
+from core.store import _U32, Store, StoreError, Tenant
+from tests.live import REPO
 from tests.store_export import export, uptime_part
 
 NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC
@@ -343,6 +348,23 @@ def test_dedupe_of_any_seq_order_across_restarts(engine, tmp_path) -> None:
         assert int(stats["frames"][0]) == 5  # seqs 3, 4, 5, 6 of gw and seq 5 of gw2
 
 
+def test_a_resend_of_the_greatest_seq_is_a_duplicate_after_a_restart(engine, tmp_path) -> None:
+    """``seq`` is any uint64: the writer finds a gateway's highest stored seq after a restart
+    even when it is 2**64 - 1, so a resend of it is still a duplicate."""
+    frames = [["a", NOW_S - 60]]
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        for seq in (5, 2**64 - 1):
+            assert not s.ingest(t.id, body(frames, seq=seq), NOW).duplicate
+        assert not s.ingest(t.id, body(frames, seq=2**64 - 1, gateway="gw2"), NOW).duplicate
+    with Store(tmp_path / "db", engine=engine) as s:  # restart: the highest seqs are read again
+        assert s.ingest(t.id, body(frames, seq=2**64 - 1), NOW).duplicate
+        assert s.ingest(t.id, body(frames, seq=2**64 - 1, gateway="gw2"), NOW).duplicate
+        s.checkpoint(NOW)
+        stats = next(s.day_blocks(t.id, 0, 2**32 - 1))[2]
+        assert int(stats["frames"][0]) == 3
+
+
 def test_a_group_is_one_log_record_and_replays_whole(engine, tmp_path) -> None:
     """A group of batches of several tenants is one log record; replayed after a crash, it
     gives what the same batches give checkpointed."""
@@ -374,6 +396,72 @@ def test_a_group_is_one_log_record_and_replays_whole(engine, tmp_path) -> None:
         assert (follow.accepted, s.log_records) == (1, 1)
 
 
+def test_a_tenant_picked_up_while_a_checkpoint_drains_loses_nothing(engine, tmp_path) -> None:
+    """The server's event loop picks up tenants added by the CLI (``refresh_tenants``) while
+    its writer thread drains the rollups for a checkpoint: what was drained is not lost."""
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
+        rollup = s.rollups[t.id]
+
+        def cli_adds_a_tenant_and_a_request_for_it_arrives() -> None:
+            record = Tenant(2, "newcomer").to_record()
+            s._write(lambda txn: txn.put(_U32.pack(2), record, db=s.db[b"tenants"]))
+            s.refresh_tenants()
+
+        class Draining:
+            """The rollup, with the event loop thread running while it is drained."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(rollup, name)
+
+            def drain(self) -> list:
+                deltas = rollup.drain()
+                other = threading.Thread(target=cli_adds_a_tenant_and_a_request_for_it_arrives)
+                other.start()
+                other.join()
+                return deltas
+
+        s.rollups[t.id] = Draining()  # type: ignore[assignment]
+        try:
+            s.checkpoint(NOW)
+        except RuntimeError:  # the writer logs a failed checkpoint and goes on
+            pass
+        s.rollups[t.id] = rollup
+        assert s.tenant("newcomer").id == 2
+        s.ingest(t.id, body([["a", NOW_S - 60]], seq=2), NOW)
+        s.checkpoint(NOW)
+        frames = sum(int(st["frames"].sum()) for _, _, st in s.day_blocks(t.id, 0, 2**32 - 1))
+        assert frames == 2  # both acknowledged batches
+
+
+def test_a_drain_that_fails_midway_loses_nothing(engine, tmp_path) -> None:
+    """If one tenant's drain fails (out of memory), the tenants drained before it get their
+    state back: a later checkpoint stores every acknowledged frame once."""
+    with Store(tmp_path / "db", engine=engine) as s:
+        a, b = s.add_tenant("acme"), s.add_tenant("bolt")
+        s.ingest(a.id, body([["a", NOW_S - 120]], seq=1), NOW)
+        s.ingest(b.id, body([["b", NOW_S - 120]], seq=1), NOW)
+        rollup = s.rollups[b.id]
+
+        class Failing:
+            def __getattr__(self, name: str) -> object:
+                return getattr(rollup, name)
+
+            def drain(self) -> list:
+                raise MemoryError
+
+        s.rollups[b.id] = Failing()  # type: ignore[assignment]
+        with pytest.raises(MemoryError):
+            s.checkpoint(NOW)
+        s.rollups[b.id] = rollup
+        s.ingest(a.id, body([["a", NOW_S - 60]], seq=2), NOW)
+        s.checkpoint(NOW)
+        for tenant, expected in ((a, 2), (b, 1)):
+            blocks = s.day_blocks(tenant.id, 0, 2**32 - 1)
+            assert sum(int(stats["frames"].sum()) for _, _, stats in blocks) == expected
+
+
 def test_checkpoint_keeps_devices_registered_while_it_was_prepared(engine, tmp_path) -> None:
     """The checkpoint folds the drained days into ``devstate`` in the background; a device
     registered or changed before it is written keeps its settings, and the days still land."""
@@ -395,6 +483,57 @@ def test_checkpoint_keeps_devices_registered_while_it_was_prepared(engine, tmp_p
         state = s.devstate(t.id)
         assert int(state["retired_ms"][0]) == NOW // 10**6
         assert int(state["last_ms"][1]) == (NOW_S - 60) * 1000
+
+
+def test_a_failed_registration_keeps_the_heartbeat(engine, tmp_path, monkeypatch) -> None:
+    """A heartbeat whose registration was not committed is not used either: frames applied
+    now and frames replayed after a restart are covered alike, with the stored one."""
+    with Store(tmp_path / "db", engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([["a", NOW_S - 600]], seq=1), NOW)
+
+        def disk_full(txn, tenant_id, admitted=None):
+            raise lmdb.DiskError("mdb_txn_commit: No space left on device")
+
+        monkeypatch.setattr(s, "_persist_ids", disk_full)
+        with pytest.raises(StoreError):
+            s.register_device(t.id, "a", heartbeat_s=600)
+        monkeypatch.undo()
+        assert s.devstate(t.id)["heartbeat_s"][0] == 0  # not stored: the tenant's 60 s
+        assert s.rollups[t.id].heartbeat_s(0) == 60
+        s.ingest(t.id, body([["a", NOW_S - 300]], seq=2), NOW)
+        s.checkpoint(NOW)
+        _, block, _ = next(s.day_blocks(t.id, 0, 2**32 - 1))
+        cov, _ = block.rows(np.array([0]))
+        assert int(np.bitwise_count(cov).sum()) == 2  # a slot a frame, as after a restart
+
+
+WRITER = """
+import sys, msgpack
+from core.store import Store
+with Store(sys.argv[1]) as s:
+    frames = [{"d": "b", "t": int(sys.argv[2]), "fw": "2.0"}]
+    s.ingest(1, msgpack.packb({"gateway": "gw", "seq": 2, "frames": frames}), int(sys.argv[3]))
+    s.checkpoint(int(sys.argv[3]))
+"""
+
+
+def test_a_reader_in_another_process_sees_devices_of_later_checkpoints(engine, tmp_path) -> None:
+    """A read-only store (the dashboard) follows the writer's checkpoints: devices and
+    firmware the writer stored after the reader opened show in its answers too."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([{"d": "a", "t": NOW_S - 120, "fw": "1.0"}], seq=1), NOW)
+        s.checkpoint(NOW)
+    with Store(path, readonly=True, engine=engine) as reader:
+        assert reader.device_ids(t.id) == ["a"]
+        args = [str(path), str(NOW_S - 60), str(NOW)]
+        subprocess.run([sys.executable, "-c", WRITER, *args], cwd=REPO, check=True)
+        assert reader.device_ids(t.id) == ["a", "b"]
+        state = reader.devstate(t.id)
+        assert len(state) == 2 and int(state["last_ms"][1]) == (NOW_S - 60) * 1000
+        assert reader.firmware_names(t.id)[int(state["fw_last"][1])] == "2.0"
 
 
 def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, tmp_path) -> None:
