@@ -19,6 +19,7 @@ Every setting is documented in ``docs/operations.md``. Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -75,18 +76,107 @@ class Config:
         if path:
             with open(path, "rb") as file:
                 doc = tomllib.load(file)
+            unknown = set(doc) - {"server", "ingest", "store", "plans"}
+            if unknown:
+                raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
             for section in ("server", "ingest", "store"):
-                values.update(doc.get(section, {}))
-            for name, settings in doc.get("plans", {}).items():
-                plans[name] = Plan(**settings)
-        env = os.environ if env is None else env
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"UPTALLY_{f.name.upper()}")
-            if raw is None or f.name == "plans":
-                continue
-            kind = type(getattr(cls(), f.name))
-            values[f.name] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
-        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+                values.update(_table(section, doc.get(section, {})))
+            for name, settings in _table("plans", doc.get("plans", {})).items():
+                plans[name] = _plan(name, _table(f"plans.{name}", settings))
+        unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - {"plans"})
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        defaults = cls()
+        values = {
+            k: _in_range(k, k, _typed(k, v, type(getattr(defaults, k)))) for k, v in values.items()
+        }
+        env = os.environ if env is None else env
+        for f in dataclasses.fields(cls):
+            name = f"UPTALLY_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is None or f.name == "plans":
+                continue
+            value = _from_env(name, raw, type(getattr(defaults, f.name)))
+            values[f.name] = _in_range(name, f.name, value)
         return cls(plans=plans, **values)
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _table(name: str, value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"[{name}] must be a table")
+    return value
+
+
+def _typed(name: str, value: object, kind: type) -> Any:
+    """A TOML value of the setting's type; an integer counts as a number, nothing else
+    converts (``access_log = "false"`` is refused, not taken for true)."""
+    if kind is float and type(value) is int:
+        return float(value)
+    if type(value) is not kind:
+        raise ValueError(f"{name} must be {_KINDS[kind]}, not {value!r}")
+    return value
+
+
+def _from_env(name: str, raw: str, kind: type) -> Any:
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw.lower() in ("1", "true", "yes", "on")
+    else:
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be {_KINDS[kind]}, not {raw!r}")
+
+
+#: Bounds of the settings that have them: a count of 0 would refuse every request for ever
+#: (503 at max_inflight = 0, 413 at max_body = 0), an interval of 0 spins or fails at start.
+_BOUNDS: dict[str, tuple[int, float]] = {
+    "port": (0, 65_535),
+    "map_size": (1, math.inf),
+    "max_body": (1, math.inf),
+    "max_frames": (1, math.inf),
+    "max_future_skew_s": (0, math.inf),
+    "max_backfill_s": (0, math.inf),
+    "dedupe_window_s": (0, math.inf),
+    "max_group": (1, math.inf),
+    "decode_threads": (1, math.inf),
+    "read_threads": (1, math.inf),
+    "retry_after_s": (1, math.inf),
+    "max_inflight": (1, math.inf),
+}
+_ABOVE_ZERO = {"checkpoint_interval_s", "switch_interval_s"}
+
+
+def _in_range(name: str, key: str, value: Any) -> Any:
+    """``value`` of setting ``key`` (given as ``name``: the TOML key or the variable), if it
+    lies in the setting's bounds."""
+    if key in _BOUNDS:
+        low, high = _BOUNDS[key]
+        if not low <= value <= high:
+            bounds = f"{low} or more" if high == math.inf else f"{low}..{high}"
+            raise ValueError(f"{name} must be {bounds}, not {value!r}")
+    elif key in _ABOVE_ZERO and not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
+    return value
+
+
+def _plan(name: str, settings: dict[str, Any]) -> Plan:
+    defaults = Plan()
+    unknown = set(settings) - {f.name for f in dataclasses.fields(Plan)}
+    if unknown:
+        raise ValueError(f"unknown settings in [plans.{name}]: {', '.join(sorted(unknown))}")
+    plan = Plan(
+        **{
+            k: _typed(f"plans.{name}.{k}", v, type(getattr(defaults, k)))
+            for k, v in settings.items()
+        }
+    )
+    if not (plan.rate_fps > 0 and plan.burst_s > 0):
+        raise ValueError(f"[plans.{name}] rate_fps and burst_s must be above 0")
+    if plan.device_cap < 0 or plan.heartbeat_s <= 0:
+        raise ValueError(f"[plans.{name}] device_cap must be 0 or more, heartbeat_s above 0")
+    return plan

@@ -44,3 +44,58 @@ def test_unknown_settings_are_refused(tmp_path) -> None:
 
 def test_unknown_plan_falls_back_to_standard() -> None:
     assert Config().plan("no-such-plan") == Config().plan("standard")
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ('[server]\naccess_log = "false"\n', "access_log"),  # a string, not false
+        ('[server]\nport = "8080"\n', "port"),
+        ('[ingest]\nmax_body = "1000000"\n', "max_body"),  # a 500 on every ingest
+        ("[ingest]\nretry_after_s = 1.5\n", "retry_after_s"),  # Retry-After is whole seconds
+        ('[plans.gold]\nrate_fps = "fast"\n', "rate_fps"),
+        ("[plans.gold]\nrate_fps = 0\n", "rate_fps"),  # a 500 on every ingest
+        ("[plans.gold]\nburst_s = 0.0\n", "burst_s"),  # a 429 for ever
+        ("[plans.gold]\nrate = 5\n", "rate"),
+        ("[ingets]\nmax_frames = 10\n", "ingets"),  # a misspelt section is not skipped
+    ],
+)
+def test_wrong_types_and_values_are_refused(tmp_path, text, name) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=name):
+        Config.load(str(path), env={})
+
+
+def test_numbers_may_be_written_as_integers(tmp_path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text("[ingest]\ncheckpoint_interval_s = 5\n[plans.gold]\nrate_fps = 100\n")
+    c = Config.load(str(path), env={})
+    assert c.checkpoint_interval_s == 5.0 and c.plan("gold") == Plan(rate_fps=100.0)
+
+
+def test_environment_values_are_checked(tmp_path) -> None:
+    assert Config.load(env={"UPTALLY_ACCESS_LOG": "off"}).access_log is False
+    assert Config.load(env={"UPTALLY_ACCESS_LOG": "on"}).access_log is True
+    for env in ({"UPTALLY_ACCESS_LOG": "maybe"}, {"UPTALLY_PORT": "80x"}):
+        with pytest.raises(ValueError, match=next(iter(env))):
+            Config.load(env=env)
+
+
+@pytest.mark.parametrize(
+    "text, env, name",
+    [
+        ("[ingest]\nmax_inflight = 0\n", {}, "max_inflight"),  # a 503 for ever
+        ("[ingest]\ndecode_threads = 0\n", {}, "decode_threads"),
+        ("[server]\nport = 70000\n", {}, "port"),
+        ("[ingest]\ncheckpoint_interval_s = 0\n", {}, "checkpoint_interval_s"),
+        ("[server]\nplans = 1\n", {}, "plans"),  # plans are tables of their own
+        ("", {"UPTALLY_MAX_BODY": "0"}, "UPTALLY_MAX_BODY"),  # a 413 for ever
+        ("", {"UPTALLY_SWITCH_INTERVAL_S": "nan"}, "UPTALLY_SWITCH_INTERVAL_S"),
+    ],
+)
+def test_settings_out_of_range_are_refused(tmp_path, text, env, name) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=name):
+        Config.load(str(path), env=env)
