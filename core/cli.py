@@ -10,6 +10,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import msgpack
 
@@ -17,7 +18,15 @@ from core import __version__, query
 from core.rollup import ENGINE
 from core.store import Store, UnknownTenant
 
+if TYPE_CHECKING:
+    from server.config import Config
+
 NS = 1_000_000_000
+
+
+class CommandError(Exception):
+    """A mistake of the command's user (an unknown tenant, a missing file): reported in one
+    line, exit status 1, no traceback."""
 
 
 def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]:
@@ -120,14 +129,27 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return Store(args.data)
+    try:
+        return Store(args.data)
+    except OSError as exc:  # a file, or a directory that cannot be made
+        raise CommandError(f"cannot open the store in {args.data}: {exc.strerror}") from exc
+
+
+def _config(path: str | None) -> Config:
+    from server.config import Config
+
+    try:
+        return Config.load(path)
+    except OSError as exc:
+        raise CommandError(f"cannot read the config {path}: {exc.strerror}") from exc
+    except ValueError as exc:  # TOML syntax, unknown settings, bad values
+        raise CommandError(f"config {path or '(environment)'}: {exc}") from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.app import serve
-    from server.config import Config
 
-    config = Config.load(args.config)
+    config = _config(args.config)
     if args.data:
         config = dataclasses.replace(config, data=args.data)
     serve(config)
@@ -135,17 +157,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_add(args: argparse.Namespace) -> int:
-    from server.config import Config
-
-    plan = Config.load(args.config).plan(args.plan)
+    plan = _config(args.config).plan(args.plan)
     with _store(args) as store:
-        tenant = store.add_tenant(
-            args.name,
-            plan=args.plan,
-            slot_s=args.slot_s,
-            heartbeat_s=plan.heartbeat_s,
-            device_cap=plan.device_cap,
-        )
+        try:
+            tenant = store.add_tenant(
+                args.name,
+                plan=args.plan,
+                slot_s=args.slot_s,
+                heartbeat_s=plan.heartbeat_s,
+                device_cap=plan.device_cap,
+            )
+        except ValueError as exc:  # the name exists or is too long, a bad slot
+            raise CommandError(str(exc)) from exc
     print(f"tenant {tenant.name} (id {tenant.id}, plan {tenant.plan})")
     return 0
 
@@ -158,7 +181,11 @@ def cmd_token_add(args: argparse.Namespace) -> int:
             if not args.tenant:
                 print("uptally: --tenant NAME or --staff is required", file=sys.stderr)
                 return 2
-            secret, token = store.add_token(store.tenant(args.tenant).id, args.scope)
+            try:
+                tenant = store.tenant(args.tenant)
+            except UnknownTenant:
+                raise CommandError(f"no tenant {args.tenant!r}") from None
+            secret, token = store.add_token(tenant.id, args.scope)
     print(secret)
     print(f"token {token.id} ({token.scope}); the secret above is shown only once", file=sys.stderr)
     return 0
@@ -166,7 +193,10 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        token = store.revoke_token(args.id)
+        try:
+            token = store.revoke_token(args.id)
+        except KeyError:
+            raise CommandError(f"no token {args.id}") from None
     print(f"token {token.id} revoked")
     return 0
 
@@ -228,7 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not any(a.dest == "data" for a in p._actions):
             p.add_argument("--data", default="data", help="store directory (default: data)")
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        print(f"uptally: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""The ``uptally`` command answers ordinary mistakes with one line and a non-zero status."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tenant", "add", "acme"], "tenant 'acme' exists"),
+        (["tenant", "add", ""], "tenant name must be 1..64 bytes"),
+        (["tenant", "add", "other", "--slot-s", "7"], "slot_s must divide a day"),
+        (["token", "add", "--tenant", "nope"], "no tenant 'nope'"),
+        (["token", "revoke", "99"], "no token 99"),
+        (["serve", "--config", "/nonexistent/uptally.toml"], "/nonexistent/uptally.toml"),
+        (["tenant", "add", "other", "--config", "/nonexistent/uptally.toml"], "uptally.toml"),
+    ],
+)
+def test_cli_mistakes_get_a_message_not_a_traceback(tmp_path, capsys, argv, message) -> None:
+    data = str(tmp_path / "db")
+    assert main(["tenant", "add", "acme", "--data", data]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--data", data]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("uptally: ") and message in err and "Traceback" not in err
+
+
+def test_a_store_that_cannot_be_opened_gets_a_message(tmp_path, capsys) -> None:
+    data = tmp_path / "a-file"
+    data.write_text("")
+    assert main(["tenant", "add", "acme", "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"uptally: cannot open the store in {data}") and "Traceback" not in err
+
+
+def test_an_invalid_config_gets_a_message(tmp_path, capsys) -> None:
+    config = tmp_path / "uptally.toml"
+    config.write_text('[server]\naccess_log = "false"\n')
+    argv = ["tenant", "add", "acme", "--config", str(config), "--data", str(tmp_path / "db")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"uptally: config {config}: access_log must be true or false")
