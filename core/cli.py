@@ -28,6 +28,15 @@ class CommandError(Exception):
     """A mistake of the command's user (an unknown tenant, a missing file): reported in one
     line, exit status 1, no traceback."""
 
+    status = 1
+
+
+class UsageError(CommandError):
+    """Options that do not go together or name no choice: exit status 2, like the usage
+    errors argparse finds itself."""
+
+    status = 2
+
 
 def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]:
     """A small fleet reporting every minute, with a few outages and faults, as batches."""
@@ -157,7 +166,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_add(args: argparse.Namespace) -> int:
-    plan = _config(args.config).plan(args.plan)
+    config = _config(args.config)
+    if args.plan not in config.plans:  # an invalid choice, like argparse's own
+        plans = ", ".join(sorted(config.plans))
+        raise UsageError(
+            f"no plan {args.plan!r} (plans: {plans}; --config adds the plans of a config file)"
+        )
+    plan = config.plan(args.plan)
     with _store(args) as store:
         try:
             tenant = store.add_tenant(
@@ -174,18 +189,19 @@ def cmd_tenant_add(args: argparse.Namespace) -> int:
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:
+    if args.staff and (args.tenant or args.scope):
+        raise UsageError("--staff takes neither --tenant nor --scope")
+    if not args.staff and not args.tenant:
+        raise UsageError("--tenant NAME or --staff is required")
     with _store(args) as store:
         if args.staff:
             secret, token = store.add_token(None, "staff")
         else:
-            if not args.tenant:
-                print("uptally: --tenant NAME or --staff is required", file=sys.stderr)
-                return 2
             try:
                 tenant = store.tenant(args.tenant)
             except UnknownTenant:
                 raise CommandError(f"no tenant {args.tenant!r}") from None
-            secret, token = store.add_token(tenant.id, args.scope)
+            secret, token = store.add_token(tenant.id, args.scope or "ingest")
     print(secret)
     print(f"token {token.id} ({token.scope}); the secret above is shown only once", file=sys.stderr)
     return 0
@@ -245,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     tadd = token.add_parser("add", help="create a token and print its secret once")
     tadd.add_argument("--tenant")
-    tadd.add_argument("--scope", choices=["ingest", "read"], default="ingest")
+    tadd.add_argument("--scope", choices=["ingest", "read"], help="default: ingest")
     tadd.add_argument("--staff", action="store_true", help="a staff token: reads every tenant")
     tadd.set_defaults(func=cmd_token_add)
     trev = token.add_parser("revoke", help="revoke a token at once")
@@ -262,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CommandError as exc:
         print(f"uptally: {exc}", file=sys.stderr)
-        return 1
+        return exc.status
 
 
 if __name__ == "__main__":
