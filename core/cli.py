@@ -129,7 +129,7 @@ def _summary(store: Store, tenant_id: int, now_ns: int, hours: int) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     now_ns = time.time_ns()
-    with Store(args.data) as store:
+    with _store(args) as store:
         if not store.tenants:
             print("no tenants")
         for tenant in store.tenants.values():
@@ -137,7 +137,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace) -> Store:
+def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The store in ``--data``; only ``create`` makes one where there is none, so that a
+    mistyped directory is refused rather than answered from a new, empty store."""
+    if not create and not os.path.exists(os.path.join(args.data, "data.mdb")):
+        raise CommandError(f"no store in {args.data} (uptally tenant add makes one)")
     try:
         return Store(args.data)
     except OSError as exc:  # a file, or a directory that cannot be made
@@ -173,7 +177,7 @@ def cmd_tenant_add(args: argparse.Namespace) -> int:
             f"no plan {args.plan!r} (plans: {plans}; --config adds the plans of a config file)"
         )
     plan = config.plan(args.plan)
-    with _store(args) as store:
+    with _store(args, create=True) as store:
         try:
             tenant = store.add_tenant(
                 args.name,
