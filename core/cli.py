@@ -138,14 +138,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
-    """The store in ``--data``; only ``create`` makes one where there is none, so that a
+    """The store ``uptally serve`` would open: ``--data``, else the ``data`` of ``--config``,
+    overridden by ``UPTALLY_DATA``. Only ``create`` makes one where there is none, so that a
     mistyped directory is refused rather than answered from a new, empty store."""
-    if not create and not os.path.exists(os.path.join(args.data, "data.mdb")):
-        raise CommandError(f"no store in {args.data} (uptally tenant add makes one)")
+    config = _config(args.config)  # checked even beside --data, as serve checks it
+    data = args.data or config.data
+    if not create and not os.path.exists(os.path.join(data, "data.mdb")):
+        raise CommandError(f"no store in {data} (uptally tenant add makes one)")
     try:
-        return Store(args.data)
+        return Store(data)
     except OSError as exc:  # a file, or a directory that cannot be made
-        raise CommandError(f"cannot open the store in {args.data}: {exc.strerror}") from exc
+        raise CommandError(f"cannot open the store in {data}: {exc.strerror}") from exc
 
 
 def _config(path: str | None) -> Config:
@@ -242,7 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
     info = sub.add_parser("info", help="tenants, devices and fleet uptime of a store")
-    info.add_argument("--data", default="data")
     info.add_argument("--hours", type=int, default=24)
     info.set_defaults(func=cmd_info)
     serve = sub.add_parser("serve", help="run the ingest and read API server")
@@ -257,7 +259,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     add.add_argument("name")
     add.add_argument("--plan", default="standard")
     add.add_argument("--slot-s", type=int, default=60)
-    add.add_argument("--config")
     add.set_defaults(func=cmd_tenant_add)
 
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
@@ -274,9 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
         func=cmd_token_list
     )
-    for p in (add, tadd, trev, *token.choices.values()):
-        if not any(a.dest == "data" for a in p._actions):
-            p.add_argument("--data", default="data", help="store directory (default: data)")
+    for p in (info, add, *token.choices.values()):  # the store that serve would open
+        p.add_argument(
+            "--data", help="store directory (default: UPTALLY_DATA, the config's data, else data)"
+        )
+        p.add_argument("--config", help="TOML file of uptally serve (its data and plans)")
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -1,0 +1,35 @@
+"""The administration commands find the store where ``uptally serve`` does."""
+
+from __future__ import annotations
+
+from core.cli import main
+from core.store import Store
+
+
+def test_admin_commands_use_the_store_of_the_config_and_uptally_data(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "srv"
+    config = tmp_path / "uptally.toml"
+    config.write_text(f'[server]\ndata = "{store}"\n')
+    # the config that `uptally serve --config` runs with names the store
+    assert main(["tenant", "add", "acme", "--config", str(config)]) == 0
+    monkeypatch.setenv("UPTALLY_DATA", str(store))  # and so does the documented override
+    assert main(["token", "add", "--tenant", "acme"]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert main(["token", "revoke", "1"]) == 0
+    assert not (tmp_path / "data").exists()  # nothing went to ./data instead
+    with Store(store) as s:
+        assert s.tenant("acme").name == "acme"
+        assert s.authenticate(secret) is None  # the revocation reached the server's store
+
+
+def test_the_store_found_through_uptally_data_must_exist(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["tenant", "add", "acme"]) == 0  # ./data, with no setting at all
+    monkeypatch.setenv("UPTALLY_DATA", str(tmp_path / "typo"))
+    assert main(["token", "list"]) == 1
+    assert capsys.readouterr().err.startswith(f"uptally: no store in {tmp_path / 'typo'}")
+    assert not (tmp_path / "typo").exists()
+    assert main(["token", "list", "--data", "data"]) == 0  # --data wins over the variable
