@@ -2,7 +2,8 @@
 
 Order of checks: token (401/403), content type and encoding (415), rate (429), load (503 when
 ``max_inflight`` requests are already being read, decoded or committed), size (413), gzip
-(400/413), decoding (400/413). Then the batch goes to the writer and the answer waits for its
+(400/413), decoding (400/413), rate again (429 if the tenant's batches decoded meanwhile
+emptied the bucket). Then the batch goes to the writer and the answer waits for its
 durable commit (503 if the store failed: nothing of the batch was stored).
 """
 
@@ -93,6 +94,15 @@ def respond(request: web.Request, body: dict[str, object], status: int = 200) ->
     return web.json_response(body, status=status)
 
 
+def rate_limited(plan: Plan, wait: int) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"over the plan's {plan.rate_fps:g} frames/s",
+        headers={"Retry-After": str(wait)},
+    )
+
+
 async def ingest(request: web.Request) -> web.Response:
     state: ServerState = request.app[STATE]
     started = time.perf_counter()
@@ -124,12 +134,7 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
     burst = plan.rate_fps * plan.burst_s
     wait = state.limiter.retry_after(tenant_id, plan.rate_fps, burst)
     if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"over the plan's {plan.rate_fps:g} frames/s",
-            headers={"Retry-After": str(wait)},
-        )
+        raise rate_limited(plan, wait)
     if state.inflight >= config.max_inflight:
         raise ApiError(
             503,
@@ -169,7 +174,9 @@ async def _admitted(
         )
     except BatchError as exc:
         raise ApiError(exc.status, exc.code, exc.detail) from exc
-    state.limiter.take(tenant_id, batch.n_frames, plan.rate_fps, burst)
+    wait = state.limiter.take(tenant_id, batch.n_frames, plan.rate_fps, burst)
+    if wait is not None:  # other batches of the tenant, decoded meanwhile, emptied the bucket
+        raise rate_limited(plan, wait)
     try:
         result = await state.writer.submit(tenant_id, batch)
     except (StoreError, OSError) as exc:

@@ -10,8 +10,10 @@ class RateLimiter:
     """A frame token bucket per tenant that may run into debt.
 
     A batch is admitted while the bucket is not empty and takes all its frames, possibly
-    overdrawing it; later batches wait (429) until the debt is repaid. So a batch is never
-    refused after it was decoded, and the long-run rate equals the plan's.
+    overdrawing it; later batches wait (429) until the debt is repaid, and the long-run rate
+    equals the plan's. Batches of one tenant read and decoded at once all passed the check
+    before any took its frames: each takes them only if the bucket is still not empty, so
+    they cannot overdraw it together, one batch beyond the bucket at most.
     """
 
     def __init__(self) -> None:
@@ -29,6 +31,11 @@ class RateLimiter:
             return None
         return max(1, math.ceil((1 - tokens) / rate))
 
-    def take(self, tenant_id: int, frames: int, rate: float, burst: float) -> None:
-        now = time.monotonic()
-        self._buckets[tenant_id] = (self._level(tenant_id, rate, burst, now) - frames, now)
+    def take(self, tenant_id: int, frames: int, rate: float, burst: float) -> int | None:
+        """Take a decoded batch's frames; or, if batches decoded beside it emptied the bucket
+        meanwhile, take nothing and return the seconds to wait."""
+        wait = self.retry_after(tenant_id, rate, burst)
+        if wait is None:
+            now = time.monotonic()
+            self._buckets[tenant_id] = (self._level(tenant_id, rate, burst, now) - frames, now)
+        return wait

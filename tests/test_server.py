@@ -603,3 +603,35 @@ def test_slow_reads_do_not_hold_up_ingest(live, monkeypatch) -> None:
     status, stuck_meanwhile, reads = asyncio.run(go())
     assert status == 200 and stuck_meanwhile  # answered while every read was still stuck
     assert reads == [200] * live.state.config.read_threads
+
+
+def test_concurrent_batches_do_not_overdraw_the_bucket_together(live, monkeypatch) -> None:
+    """Batches of one tenant decoded at once pass the rate check together; only those the
+    bucket still covers once decoded may be admitted, not all of them."""
+    store, decode = live.state.store, live.state.store.decode
+
+    def slow_decode(*args, **kwargs):  # every request is past its rate check meanwhile
+        time.sleep(0.2)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(store, "decode", slow_decode)
+    token, n = live.setup.ingest["slowco"], 150  # plan "slow": 100 frames/s, burst 100
+
+    async def go():
+        async with aiohttp.ClientSession() as s:
+            h = {"Authorization": f"Bearer {token}", "Content-Type": "application/msgpack"}
+
+            async def send(g: int) -> int:
+                body = batch([[f"d{i}", now_s() - 60] for i in range(n)], gateway=f"gw-{g}")
+                async with s.post(live.url + "/v1/ingest", data=body, headers=h) as r:
+                    return r.status
+
+            return await asyncio.gather(*(send(g) for g in range(20)))
+
+    started = time.monotonic()
+    statuses = asyncio.run(go())
+    elapsed = time.monotonic() - started
+    admitted = statuses.count(200) * n
+    assert set(statuses) <= {200, 429}
+    # the burst, what refilled meanwhile, and the one batch that may overdraw the rest
+    assert admitted <= 100 + 100 * elapsed + n, (statuses, elapsed)
