@@ -107,12 +107,12 @@ async def ingest(request: web.Request) -> web.Response:
     state: ServerState = request.app[STATE]
     started = time.perf_counter()
     try:
-        response = await _ingest(request, state)
+        return await _ingest(request, state)
     except ApiError as exc:
         state.metrics.batches.labels(exc.code).inc()
         raise
-    state.metrics.ack_seconds.observe(time.perf_counter() - started)
-    return response
+    finally:  # every answer, refusals included
+        state.metrics.ack_seconds.observe(time.perf_counter() - started)
 
 
 async def _ingest(request: web.Request, state: ServerState) -> web.Response:

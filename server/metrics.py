@@ -37,7 +37,7 @@ class Metrics:
         )
         self.ack_seconds = Histogram(
             "uptally_ack_seconds",
-            "Ingest request duration until its answer",
+            "Ingest request duration until its answer, whatever the status",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

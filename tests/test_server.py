@@ -635,3 +635,16 @@ def test_concurrent_batches_do_not_overdraw_the_bucket_together(live, monkeypatc
     assert set(statuses) <= {200, 429}
     # the burst, what refilled meanwhile, and the one batch that may overdraw the rest
     assert admitted <= 100 + 100 * elapsed + n, (statuses, elapsed)
+
+
+def test_every_ingest_answer_is_timed_and_counted(live) -> None:
+    """uptally_ack_seconds is the histogram of ingest answers: refusals are answers too."""
+    token = live.setup.ingest["acme"]
+    assert post(live, batch([["a", now_s() - 60]]), token)[0] == 200
+    assert post(live, b"\xc1", token)[0] == 400
+    assert post(live, batch([["a", now_s() - 60]]), None)[0] == 401
+    _, text = get(live, "/metrics", None)
+    text = text.decode()
+    assert "uptally_ack_seconds_count 3.0" in text, text
+    assert 'uptally_batches_total{outcome="malformed"} 1.0' in text
+    assert 'uptally_batches_total{outcome="unauthorized"} 1.0' in text
