@@ -38,6 +38,17 @@ class UsageError(CommandError):
     status = 2
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of devices or hours, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]:
     """A small fleet reporting every minute, with a few outages and faults, as batches."""
     rng = random.Random(seed)
@@ -240,12 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="seed a small demo fleet and show its uptime")
     demo.add_argument("--data", default="data", help="store directory (default: data)")
-    demo.add_argument("--devices", type=int, default=200)
-    demo.add_argument("--hours", type=int, default=24)
+    demo.add_argument("--devices", type=_at_least_one, default=200)
+    demo.add_argument("--hours", type=_at_least_one, default=24)
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_demo)
     info = sub.add_parser("info", help="tenants, devices and fleet uptime of a store")
-    info.add_argument("--hours", type=int, default=24)
+    info.add_argument("--hours", type=_at_least_one, default=24)
     info.set_defaults(func=cmd_info)
     serve = sub.add_parser("serve", help="run the ingest and read API server")
     serve.add_argument("--config", help="TOML file (see docs/operations.md)")

@@ -43,3 +43,21 @@ def test_an_invalid_config_gets_a_message(tmp_path, capsys) -> None:
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"uptally: config {config}: access_log must be true or false")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--devices", "0"],  # a fleet of none: a traceback from random.sample
+        ["demo", "--hours", "0"],
+        ["info", "--hours", "-5"],  # a period that ends before it starts
+    ],
+)
+def test_counts_below_one_are_usage_errors(tmp_path, capsys, argv) -> None:
+    data = tmp_path / "db"
+    assert main(["tenant", "add", "acme", "--data", str(data)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--data", str(data)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "must be 1 or more" in err and "Traceback" not in err
