@@ -297,6 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"uptally: {exc}", file=sys.stderr)
         return exc.status
+    except BrokenPipeError:
+        # the reader went away (`uptally info | head`): stop quietly, as Unix tools do; stdout
+        # goes to devnull so that flushing it at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 if __name__ == "__main__":

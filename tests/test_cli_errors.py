@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from core.cli import main
+from tests.live import REPO
 
 
 @pytest.mark.parametrize(
@@ -61,3 +66,24 @@ def test_counts_below_one_are_usage_errors(tmp_path, capsys, argv) -> None:
         main([*argv, "--data", str(data)])
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and "must be 1 or more" in err and "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path) -> None:
+    """``uptally info | head -1``: the pipe's reader is gone before the output is written."""
+    data = str(tmp_path / "db")
+    assert main(["tenant", "add", "acme", "--data", data]) == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "core.cli", "info", "--data", data],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 141
