@@ -152,6 +152,11 @@ class Token:
     created_ns: int
     revoked_ns: int = 0
 
+    def may_read(self, tenant_id: int) -> bool:
+        """Staff read every tenant; a tenant's read token reads only that tenant; an ingest
+        token reads nothing. The read API and the dashboard both ask this."""
+        return self.scope == "staff" or (self.scope == "read" and self.tenant_id == tenant_id)
+
     def to_record(self) -> bytes:
         return msgpack.packb(
             [self.tenant_id, self.scope, self.prefix, self.digest, self.created_ns, self.revoked_ns]
@@ -542,7 +547,10 @@ class Store:
 
     def authenticate(self, secret: str) -> Token | None:
         """The live token with this secret, or None (unknown or revoked). Reads the store on
-        every call, so a revocation by another process takes effect at once."""
+        every call, so a revocation by another process takes effect at once. Secrets are
+        ASCII: anything else (HTTP header bytes beyond it arrive as surrogates) matches none."""
+        if not secret.isascii():
+            return None
         digest = hashlib.sha256(secret.encode()).digest()
         with self._txn() as txn:
             raw_id = txn.get(digest, db=self.db[b"token_hashes"])

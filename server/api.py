@@ -151,9 +151,7 @@ async def tenants(request: web.Request) -> web.Response:
     if token.scope not in ("staff", "read"):
         raise ApiError(403, "forbidden", "this token may not read")
     state.store.refresh_tenants()
-    visible = [
-        t for t in state.store.tenants.values() if token.scope == "staff" or t.id == token.tenant_id
-    ]
+    visible = [t for t in state.store.tenants.values() if token.may_read(t.id)]
     return web.json_response(
         {
             "tenants": [
