@@ -21,6 +21,8 @@ debug: $(STAMP)
 	UPTALLY_DEBUG_BUILD=1 $(PY) setup.py -q build_ext --inplace --force
 
 test: build
+	@command -v chromium >/dev/null || { echo "make test: the dashboard's browser tests" \
+		"need Debian's chromium (sudo apt-get install chromium)"; exit 1; }
 	$(PY) -m pytest -q
 	UPTALLY_NO_EXTENSIONS=1 $(PY) -m pytest -q
 
@@ -30,9 +32,14 @@ bench: build
 fuzz: build
 	$(PY) fuzz/fuzz_decode.py -max_total_time=600
 
+# the server in the background, stopped with the dashboard (Ctrl-C)
 run: build
 	$(VENV)/bin/uptally demo --data $(DATA)
-	$(VENV)/bin/uptally serve --data $(DATA)
+	@echo "API on http://127.0.0.1:8080, dashboard on http://127.0.0.1:8501;" \
+		"sign in with a token of $(DATA)/demo-tokens.json"
+	$(VENV)/bin/uptally serve --data $(DATA) & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
+	$(VENV)/bin/uptally dashboard --data $(DATA)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

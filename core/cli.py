@@ -152,14 +152,19 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
     """The store ``uptally serve`` would open: ``--data``, else the ``data`` of ``--config``,
     overridden by ``UPTALLY_DATA``. Only ``create`` makes one where there is none, so that a
     mistyped directory is refused rather than answered from a new, empty store."""
-    config = _config(args.config)  # checked even beside --data, as serve checks it
-    data = args.data or config.data
-    if not create and not os.path.exists(os.path.join(data, "data.mdb")):
-        raise CommandError(f"no store in {data} (uptally tenant add makes one)")
+    data = _data_dir(args, create=create)
     try:
         return Store(data)
     except OSError as exc:  # a file, or a directory that cannot be made
         raise CommandError(f"cannot open the store in {data}: {exc.strerror}") from exc
+
+
+def _data_dir(args: argparse.Namespace, *, create: bool = False) -> str:
+    config = _config(args.config)  # checked even beside --data, as serve checks it
+    data: str = args.data or config.data
+    if not create and not os.path.exists(os.path.join(data, "data.mdb")):
+        raise CommandError(f"no store in {data} (uptally tenant add makes one)")
+    return data
 
 
 def _config(path: str | None) -> Config:
@@ -181,6 +186,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, data=args.data)
     serve(config)
     return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Replace this process with ``streamlit run dashboard/app.py`` on the store serve uses."""
+    env = dict(os.environ, UPTALLY_DATA=os.path.abspath(_data_dir(args)))
+    if args.config:
+        env["UPTALLY_CONFIG"] = os.path.abspath(args.config)
+    app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard")
+    argv = [sys.executable, "-m", "streamlit", "run", os.path.join(app, "app.py")]
+    argv += [
+        f"--server.address={args.host}",
+        f"--server.port={args.port}",
+        "--server.headless=true",  # no browser to open; asks nothing on first start
+        "--browser.gatherUsageStats=false",  # sends nothing anywhere
+        "--server.fileWatcherType=none",
+        "--client.toolbarMode=viewer",
+    ]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)
+    return 0  # not reached
 
 
 def cmd_tenant_add(args: argparse.Namespace) -> int:
@@ -263,6 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--data", help="store directory (overrides the config)")
     serve.set_defaults(func=cmd_serve)
 
+    dashboard = sub.add_parser("dashboard", help="run the Streamlit dashboard (read-only)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8501, help="default: 8501")
+    dashboard.set_defaults(func=cmd_dashboard)
+
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="action", required=True
     )
@@ -286,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
         func=cmd_token_list
     )
-    for p in (info, add, *token.choices.values()):  # the store that serve would open
+    for p in (info, dashboard, add, *token.choices.values()):  # the store serve would open
         p.add_argument(
             "--data", help="store directory (default: UPTALLY_DATA, the config's data, else data)"
         )

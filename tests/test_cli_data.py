@@ -33,3 +33,26 @@ def test_the_store_found_through_uptally_data_must_exist(tmp_path, monkeypatch, 
     assert capsys.readouterr().err.startswith(f"uptally: no store in {tmp_path / 'typo'}")
     assert not (tmp_path / "typo").exists()
     assert main(["token", "list", "--data", "data"]) == 0  # --data wins over the variable
+
+
+def test_dashboard_runs_streamlit_on_the_store_serve_would_open(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ran: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr("os.execve", lambda path, argv, env: ran.append((argv, env)))
+    monkeypatch.setenv("UPTALLY_DATA", str(tmp_path / "typo"))
+    assert main(["dashboard"]) == 1  # no store there: refused, none made, nothing started
+    assert capsys.readouterr().err.startswith(f"uptally: no store in {tmp_path / 'typo'}")
+    assert not (tmp_path / "typo").exists() and not ran
+    monkeypatch.delenv("UPTALLY_DATA")
+    config = tmp_path / "uptally.toml"
+    config.write_text('[server]\ndata = "srv"\n')
+    assert main(["tenant", "add", "acme", "--config", str(config)]) == 0
+    assert main(["dashboard", "--config", str(config), "--port", "8599"]) == 0
+    [(argv, env)] = ran
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("dashboard/app.py")
+    assert "--server.address=127.0.0.1" in argv and "--server.port=8599" in argv
+    assert "--browser.gatherUsageStats=false" in argv  # the dashboard reports nothing anywhere
+    assert env["UPTALLY_DATA"] == str(tmp_path / "srv")
+    assert env["UPTALLY_CONFIG"] == str(config)

@@ -1,0 +1,59 @@
+"""Streamlit glue shared by the pages: the store handle and who is signed in."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import streamlit as st
+
+from core.store import NS_PER_S, Store, Token
+from dashboard import data
+from server.config import Config
+
+#: Figures are cached this long; the store's checkpoints come every few seconds.
+CACHE_TTL_S = 30
+
+
+def data_dir() -> str:
+    """The store ``uptally serve`` uses: the config's ``data``, overridden by UPTALLY_DATA."""
+    return Config.load(os.environ.get("UPTALLY_CONFIG") or None).data
+
+
+@st.cache_resource(show_spinner=False)
+def _open(path: str) -> Store:
+    return data.open_store(path)
+
+
+def store() -> Store:
+    """The read-only store, opened once per process; a page without one stops here."""
+    path = data_dir()
+    try:
+        return _open(path)
+    except (FileNotFoundError, OSError) as exc:
+        st.error(f"Cannot open the store: {exc}")
+        st.stop()
+        raise  # st.stop() does not return; this tells type checkers so
+
+
+def viewer() -> Token | None:
+    """The signed-in token, checked against the store on every run: a revoked token signs
+    the session out at the next click."""
+    secret = st.session_state.get("secret")
+    if secret is None:
+        return None
+    try:
+        return data.sign_in(store(), secret)
+    except data.SignInRefused:
+        del st.session_state["secret"]
+        st.session_state["signed_out_because"] = "Your sign-in is no longer valid."
+        return None
+
+
+def sign_out() -> None:
+    st.session_state.pop("secret", None)
+
+
+def now_ns() -> int:
+    """Now, to the cache's resolution, so that reruns within it share cached figures."""
+    return int(time.time()) // CACHE_TTL_S * CACHE_TTL_S * NS_PER_S

@@ -1,0 +1,61 @@
+import pandas as pd
+import streamlit as st
+
+from core.store import NS_PER_S, Store, Token
+from dashboard import data, session
+
+PERIODS = {"24 hours": 1, "7 days": 7, "30 days": 30}
+
+
+@st.cache_data(ttl=session.CACHE_TTL_S, show_spinner=False)
+def figures(
+    _store: Store, token: Token, tenant: str, days: int, now_ns: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    start = now_ns - days * 86_400 * NS_PER_S
+    return (
+        data.devices(_store, token, tenant, start, now_ns, now_ns),
+        data.uptime_series(_store, token, tenant, start, now_ns, now_ns),
+        data.outages(_store, token, tenant, start, now_ns, now_ns),
+    )
+
+
+store = session.store()
+token = session.viewer()
+assert token is not None  # app.py shows this page only to a signed-in viewer
+
+names = [t.name for t in data.visible_tenants(store, token)]
+wanted = st.query_params.get("tenant")
+if wanted is not None:
+    try:
+        data.tenant_for(store, token, wanted)
+    except data.NotAllowed as exc:
+        st.error(str(exc))
+        st.stop()
+if not names:
+    st.info("No tenants yet: `uptally tenant add NAME` makes one.")
+    st.stop()
+if token.scope == "staff":
+    name = st.selectbox("Tenant", names, index=names.index(wanted) if wanted else 0)
+else:
+    name = names[0]  # a read token reads its own tenant only
+st.query_params["tenant"] = name
+
+st.title(name)
+period = st.segmented_control("Period", list(PERIODS), default="24 hours") or "24 hours"
+devices, series, outages = figures(store, token, name, PERIODS[period], session.now_ns())
+
+fleet_up = data.fleet_percent(devices)
+a, b, c, d = st.columns(4)
+a.metric("Fleet uptime", "–" if fleet_up is None else f"{fleet_up:.3f} %")
+b.metric("Devices", f"{len(devices):,}")
+c.metric("Online now", f"{int((devices['status'] == 'online').sum()):,}")
+d.metric("Outages", f"{len(outages):,}")
+
+st.subheader("Fleet uptime")
+st.line_chart(series, x="start", y="uptime %")
+utc = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC")
+st.subheader("Devices")
+st.dataframe(devices, hide_index=True, column_config={"last seen": utc})
+st.subheader("Outages")
+st.dataframe(outages, hide_index=True, column_config={"start": utc, "end": utc})
+st.caption("Times are UTC. Figures are those of the store's last checkpoint.")

@@ -1,0 +1,156 @@
+"""The dashboard in headless Chromium (Debian's ``chromium`` package), driven by Playwright,
+against ``uptally dashboard`` on 127.0.0.1: what a client and staff see, a refused tenant,
+a revoked token, and secrets in no log."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+from tests.live import REPO, free_port
+from tests.tenants import FLEETS, Seeded, revoke, seed
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: The network here is closed: nothing in the background may try to reach it.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 60_000
+
+
+@dataclass
+class Dashboard:
+    seeded: Seeded
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> str:
+        """Stop it; what it printed."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return out.decode(errors="replace")
+
+
+@pytest.fixture
+def dashboard(tmp_path) -> Iterator[Dashboard]:
+    seeded = seed(tmp_path / "db")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "dashboard", "--data", str(seeded.data)]
+        + ["--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, "HOME": str(tmp_path)},  # streamlit's own files go there
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    board = Dashboard(seeded, f"http://127.0.0.1:{port}", proc)
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, board.stop()
+        try:
+            with urllib.request.urlopen(board.url + "/_stcore/health", timeout=1) as answer:
+                if answer.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the dashboard did not start"
+        time.sleep(0.2)
+    yield board
+    board.stop()
+
+
+@pytest.fixture
+def page(tmp_path) -> Iterator[Page]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("these tests need Debian's chromium package: apt-get install chromium")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh profile each time
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 1400},
+        )
+        try:
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            yield page
+        finally:
+            context.close()
+
+
+def sign_in(page: Page, url: str, secret: str) -> None:
+    page.goto(url)
+    page.locator("input[type=password]").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def heading(page: Page, text: str) -> None:
+    page.get_by_role("heading", name=text, exact=True).wait_for()
+
+
+def test_a_client_sees_its_own_tenant_in_a_real_browser(dashboard, page, tmp_path) -> None:
+    seeded = dashboard.seeded
+    sign_in(page, dashboard.url, seeded.read["acme"])
+    heading(page, "acme")
+    heading(page, "Outages")
+    page.get_by_text("acme-door-2").first.wait_for(state="attached")  # the table is drawn
+    page.wait_for_timeout(1_000)  # let the chart finish drawing
+    shot = tmp_path / "acme.png"
+    page.screenshot(path=shot)
+    picture = Image.open(io.BytesIO(shot.read_bytes())).convert("RGB")
+    assert picture.size == (1280, 1400)
+    colors = picture.getcolors(maxcolors=1 << 16)
+    assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"
+    text = page.content()
+    assert all(device in text for device in FLEETS["acme"])
+    assert not [w for w in ("globex", *FLEETS["globex"]) if w in text]
+
+    page.get_by_text("7 days", exact=True).click()
+    heading(page, "acme")
+    assert "globex" not in page.content()
+
+    revoke(seeded.data, seeded.read_ids["acme"])
+    page.get_by_text("30 days", exact=True).click()
+    page.get_by_text("Your sign-in is no longer valid.").wait_for()
+    assert "acme-door-1" not in page.content()
+
+    out = dashboard.stop()
+    assert "Uvicorn server started" in out or "You can now view" in out, out
+    for secret in (seeded.read["acme"], seeded.staff, *seeded.read.values()):
+        assert secret not in out
+
+
+def test_a_link_to_another_tenant_is_refused(dashboard, page) -> None:
+    sign_in(page, dashboard.url + "/?tenant=globex", dashboard.seeded.read["acme"])
+    page.get_by_text("this sign-in may not read tenant 'globex'").wait_for()
+    assert not [w for w in FLEETS["globex"] if w in page.content()]
+
+
+def test_staff_see_the_fleet_and_each_tenant(dashboard, page) -> None:
+    sign_in(page, dashboard.url, dashboard.seeded.staff)
+    heading(page, "Fleet")
+    page.get_by_text("globex").first.wait_for(state="attached")
+    page.get_by_role("link", name="Uptime").click()
+    heading(page, "acme")
+    page.get_by_text("acme-hvac-1").first.wait_for(state="attached")
