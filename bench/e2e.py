@@ -3,7 +3,7 @@
 What runs, per engine (the Cython extension, the Python twin with ``UPTALLY_NO_EXTENSIONS=1``,
 and the HTTP floor), each against its own fresh server, all started before the first phase:
 
-* The real server, ``python -m core.cli serve``, as a child process on 127.0.0.1 with a fresh
+* The real server, ``python -m uptally serve``, as a child process on 127.0.0.1 with a fresh
   data directory on disk (fsync'd group commits as in production: nothing is weakened), the
   default writer and checkpoint settings (overridable with ``UPTALLY_*`` variables), and one
   tenant whose plan has no effective rate limit (``rate_fps = 1e12`` in a config file).
@@ -496,7 +496,7 @@ def proc_cpu_s(pid: int) -> dict[str, float]:
 
 
 class BenchServer:
-    """``python -m core.cli serve`` in a child process on 127.0.0.1, with its own config
+    """``python -m uptally serve`` in a child process on 127.0.0.1, with its own config
     file and log file in ``workdir``; ``engine`` "python" sets ``UPTALLY_NO_EXTENSIONS=1``,
     "cython" clears it (and the server must then report the C engine). ``engine`` "floor"
     runs :mod:`bench.floor_server` instead: the same HTTP stack doing no work."""
@@ -518,7 +518,7 @@ class BenchServer:
         if engine == "floor":
             cmd = [sys.executable, "-m", "bench.floor_server", str(self.port)]
         else:
-            cmd = [sys.executable, "-m", "core.cli", "serve", "--data", str(data)]
+            cmd = [sys.executable, "-m", "uptally", "serve", "--data", str(data)]
             cmd += ["--config", str(config)]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

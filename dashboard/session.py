@@ -9,15 +9,16 @@ import streamlit as st
 
 from core.store import NS_PER_S, Store, Token
 from dashboard import data
-from server.config import Config
 
 #: Figures are cached this long; the store's checkpoints come every few seconds.
 CACHE_TTL_S = 30
 
 
 def data_dir() -> str:
-    """The store ``uptally serve`` uses: the config's ``data``, overridden by UPTALLY_DATA."""
-    return Config.load(os.environ.get("UPTALLY_CONFIG") or None).data
+    """The store to read: ``UPTALLY_DATA``, which ``uptally dashboard`` sets to the store
+    ``uptally serve`` uses (the composition root resolves it; the dashboard reads no server
+    configuration)."""
+    return os.environ.get("UPTALLY_DATA") or "data"
 
 
 @st.cache_resource(show_spinner=False)

@@ -26,22 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Plan:
-    """What a service tier allows (the SLA issue adds targets and prices)."""
-
-    rate_fps: float = 50_000.0
-    burst_s: float = 2.0
-    device_cap: int = 0
-    heartbeat_s: int = 60
-
-
-DEFAULT_PLANS = {
-    "standard": Plan(),
-    "basic": Plan(rate_fps=5_000.0, device_cap=1_000),
-    "premium": Plan(rate_fps=500_000.0),
-}
+from core.tiers import DEFAULT_TIERS, KINDS, Tier, parse_tiers, table, tier_of, typed
 
 
 @dataclass(frozen=True)
@@ -63,16 +48,16 @@ class Config:
     max_inflight: int = 256
     access_log: bool = False
     switch_interval_s: float = 0.0001
-    plans: Mapping[str, Plan] = field(default_factory=lambda: dict(DEFAULT_PLANS))
+    tiers: Mapping[str, Tier] = field(default_factory=lambda: dict(DEFAULT_TIERS))
 
-    def plan(self, name: str) -> Plan:
-        return self.plans.get(name) or self.plans.get("standard") or Plan()
+    def tier(self, name: str) -> Tier:
+        return tier_of(self.tiers, name)
 
     @classmethod
     def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
         """Defaults, then the TOML file's values, then ``UPTALLY_<NAME>`` variables."""
         values: dict[str, Any] = {}
-        plans = dict(DEFAULT_PLANS)
+        tiers = dict(DEFAULT_TIERS)
         if path:
             with open(path, "rb") as file:
                 doc = tomllib.load(file)
@@ -80,44 +65,24 @@ class Config:
             if unknown:
                 raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
             for section in ("server", "ingest", "store"):
-                values.update(_table(section, doc.get(section, {})))
-            for name, settings in _table("plans", doc.get("plans", {})).items():
-                plans[name] = _plan(name, _table(f"plans.{name}", settings))
-        unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - {"plans"})
+                values.update(table(section, doc.get(section, {})))
+            tiers = parse_tiers(doc.get("plans", {}))
+        unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - {"tiers"})
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         defaults = cls()
         values = {
-            k: _in_range(k, k, _typed(k, v, type(getattr(defaults, k)))) for k, v in values.items()
+            k: _in_range(k, k, typed(k, v, type(getattr(defaults, k)))) for k, v in values.items()
         }
         env = os.environ if env is None else env
         for f in dataclasses.fields(cls):
             name = f"UPTALLY_{f.name.upper()}"
             raw = env.get(name)
-            if raw is None or f.name == "plans":
+            if raw is None or f.name == "tiers":
                 continue
             value = _from_env(name, raw, type(getattr(defaults, f.name)))
             values[f.name] = _in_range(name, f.name, value)
-        return cls(plans=plans, **values)
-
-
-_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-
-
-def _table(name: str, value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"[{name}] must be a table")
-    return value
-
-
-def _typed(name: str, value: object, kind: type) -> Any:
-    """A TOML value of the setting's type; an integer counts as a number, nothing else
-    converts (``access_log = "false"`` is refused, not taken for true)."""
-    if kind is float and type(value) is int:
-        return float(value)
-    if type(value) is not kind:
-        raise ValueError(f"{name} must be {_KINDS[kind]}, not {value!r}")
-    return value
+        return cls(tiers=tiers, **values)
 
 
 def _from_env(name: str, raw: str, kind: type) -> Any:
@@ -129,7 +94,7 @@ def _from_env(name: str, raw: str, kind: type) -> Any:
             return kind(raw)
         except ValueError:
             pass
-    raise ValueError(f"{name} must be {_KINDS[kind]}, not {raw!r}")
+    raise ValueError(f"{name} must be {KINDS[kind]}, not {raw!r}")
 
 
 #: Bounds of the settings that have them: a count of 0 would refuse every request for ever
@@ -162,21 +127,3 @@ def _in_range(name: str, key: str, value: Any) -> Any:
     elif key in _ABOVE_ZERO and not 0 < value < math.inf:
         raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
     return value
-
-
-def _plan(name: str, settings: dict[str, Any]) -> Plan:
-    defaults = Plan()
-    unknown = set(settings) - {f.name for f in dataclasses.fields(Plan)}
-    if unknown:
-        raise ValueError(f"unknown settings in [plans.{name}]: {', '.join(sorted(unknown))}")
-    plan = Plan(
-        **{
-            k: _typed(f"plans.{name}.{k}", v, type(getattr(defaults, k)))
-            for k, v in settings.items()
-        }
-    )
-    if not (plan.rate_fps > 0 and plan.burst_s > 0):
-        raise ValueError(f"[plans.{name}] rate_fps and burst_s must be above 0")
-    if plan.device_cap < 0 or plan.heartbeat_s <= 0:
-        raise ValueError(f"[plans.{name}] device_cap must be 0 or more, heartbeat_s above 0")
-    return plan

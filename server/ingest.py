@@ -18,8 +18,8 @@ from aiohttp import web
 
 from core.errors import BatchError
 from core.store import StoreError
+from core.tiers import Tier
 from server.auth import authenticate
-from server.config import Plan
 from server.errors import ApiError
 from server.state import STATE, ServerState
 
@@ -94,7 +94,7 @@ def respond(request: web.Request, body: dict[str, object], status: int = 200) ->
     return web.json_response(body, status=status)
 
 
-def rate_limited(plan: Plan, wait: int) -> ApiError:
+def rate_limited(plan: Tier, wait: int) -> ApiError:
     return ApiError(
         429,
         "rate_limited",
@@ -130,7 +130,7 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
     encoding = ", ".join(request.headers.getall("Content-Encoding", ["identity"])).strip().lower()
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    plan = config.plan(tenant.plan)
+    plan = config.tier(tenant.plan)
     burst = plan.rate_fps * plan.burst_s
     wait = state.limiter.retry_after(tenant_id, plan.rate_fps, burst)
     if wait is not None:
@@ -150,7 +150,7 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
 
 
 async def _admitted(
-    request: web.Request, state: ServerState, tenant_id: int, plan: Plan, gzipped: bool
+    request: web.Request, state: ServerState, tenant_id: int, plan: Tier, gzipped: bool
 ) -> web.Response:
     """The rest of a request that passed its checks: read, decode, commit, answer."""
     config, store = state.config, state.store

@@ -19,8 +19,9 @@ from pathlib import Path
 from aiohttp import web
 
 from core.store import Store
+from core.tiers import Tier
 from server.app import RUNNER_KWARGS, create_app
-from server.config import Config, Plan
+from server.config import Config
 from server.state import STATE, ServerState
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,14 +49,14 @@ def provision(data: Path, tenants: dict[str, str]) -> Setup:
 
 
 TEST_PLANS = {
-    "standard": Plan(rate_fps=1e9),
-    "slow": Plan(rate_fps=100.0, burst_s=1.0),
+    "standard": Tier(rate_fps=1e9),
+    "slow": Tier(rate_fps=100.0, burst_s=1.0),
 }
 
 
 def server_config(data: Path, **overrides: object) -> Config:
     base = Config(
-        data=str(data), port=0, checkpoint_interval_s=0.2, plans=TEST_PLANS, map_size=64 << 20
+        data=str(data), port=0, checkpoint_interval_s=0.2, tiers=TEST_PLANS, map_size=64 << 20
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -140,14 +141,14 @@ def free_port() -> int:
 
 
 class ProcessServer:
-    """``uptally serve`` in a child process (python -m core.cli serve)."""
+    """``uptally serve`` in a child process (python -m uptally serve)."""
 
     def __init__(
         self, data: Path, config_path: Path | None = None, port: int | None = None, **env: str
     ) -> None:
         self.port = port or free_port()
         self.data = data
-        cmd = [sys.executable, "-m", "core.cli", "serve", "--data", str(data)]
+        cmd = [sys.executable, "-m", "uptally", "serve", "--data", str(data)]
         if config_path is not None:
             cmd += ["--config", str(config_path)]
         environ = {**os.environ, "UPTALLY_PORT": str(self.port), "UPTALLY_HOST": "127.0.0.1", **env}

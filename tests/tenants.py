@@ -59,7 +59,7 @@ def revoke(data: Path, token_id: int) -> None:
     """``uptally token revoke``, in its own process as in the field (LMDB opens a store once
     per process, so a test's reader and this writer could not share one anyway)."""
     subprocess.run(
-        [sys.executable, "-m", "core.cli", "token", "revoke", str(token_id), "--data", str(data)],
+        [sys.executable, "-m", "uptally", "token", "revoke", str(token_id), "--data", str(data)],
         check=True,
         capture_output=True,
     )

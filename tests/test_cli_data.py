@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.cli import main
 from core.store import Store
+from uptally.cli import main
 
 
 def test_admin_commands_use_the_store_of_the_config_and_uptally_data(

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from core.cli import main
 from tests.live import REPO
+from uptally.cli import main
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path) -> None:
     os.close(read_end)  # every write now fails with EPIPE
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "core.cli", "info", "--data", data],
+            [sys.executable, "-m", "uptally", "info", "--data", data],
             cwd=REPO,
             stdout=write_end,
             stderr=subprocess.PIPE,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.cli import main
 from core.store import Store
+from uptally.cli import main
 
 
 def test_tenant_add_refuses_an_unknown_plan(tmp_path, capsys) -> None:

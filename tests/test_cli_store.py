@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import main
+from uptally.cli import main
 
 
 def run(argv: list[str]) -> int | str | None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.config import Config, Plan
+from core.tiers import Tier
+from server.config import Config
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 
@@ -20,8 +21,8 @@ def documented_example(tmp_path: Path) -> Path:
 
 def test_documented_example_is_the_defaults(tmp_path) -> None:
     loaded = Config.load(str(documented_example(tmp_path)), env={})
-    assert loaded == Config(plans=loaded.plans)
-    assert loaded.plan("standard") == Plan()
+    assert loaded == Config(tiers=loaded.tiers)
+    assert loaded.tier("standard") == Tier()
 
 
 def test_environment_overrides_the_file(tmp_path) -> None:
@@ -43,7 +44,7 @@ def test_unknown_settings_are_refused(tmp_path) -> None:
 
 
 def test_unknown_plan_falls_back_to_standard() -> None:
-    assert Config().plan("no-such-plan") == Config().plan("standard")
+    assert Config().tier("no-such-plan") == Config().tier("standard")
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def test_numbers_may_be_written_as_integers(tmp_path) -> None:
     path = tmp_path / "ok.toml"
     path.write_text("[ingest]\ncheckpoint_interval_s = 5\n[plans.gold]\nrate_fps = 100\n")
     c = Config.load(str(path), env={})
-    assert c.checkpoint_interval_s == 5.0 and c.plan("gold") == Plan(rate_fps=100.0)
+    assert c.checkpoint_interval_s == 5.0 and c.tier("gold") == Tier(rate_fps=100.0)
 
 
 def test_environment_values_are_checked(tmp_path) -> None:

@@ -56,7 +56,7 @@ def dashboard(tmp_path) -> Iterator[Dashboard]:
     seeded = seed(tmp_path / "db")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "dashboard", "--data", str(seeded.data)]
+        [sys.executable, "-m", "uptally", "dashboard", "--data", str(seeded.data)]
         + ["--port", str(port)],
         cwd=REPO,
         env={**os.environ, "HOME": str(tmp_path)},  # streamlit's own files go there

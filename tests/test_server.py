@@ -178,7 +178,7 @@ def test_401_missing_unknown_and_revoked(live, tmp_path) -> None:
         [
             sys.executable,
             "-m",
-            "core.cli",
+            "uptally",
             "token",
             "revoke",
             str(token_id),

@@ -10,16 +10,13 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import msgpack
 
 from core import __version__, query
 from core.rollup import ENGINE
 from core.store import Store, UnknownTenant
-
-if TYPE_CHECKING:
-    from server.config import Config
+from server.config import Config
 
 NS = 1_000_000_000
 
@@ -168,8 +165,6 @@ def _data_dir(args: argparse.Namespace, *, create: bool = False) -> str:
 
 
 def _config(path: str | None) -> Config:
-    from server.config import Config
-
     try:
         return Config.load(path)
     except OSError as exc:
@@ -210,12 +205,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_tenant_add(args: argparse.Namespace) -> int:
     config = _config(args.config)
-    if args.plan not in config.plans:  # an invalid choice, like argparse's own
-        plans = ", ".join(sorted(config.plans))
+    if args.plan not in config.tiers:  # an invalid choice, like argparse's own
+        plans = ", ".join(sorted(config.tiers))
         raise UsageError(
             f"no plan {args.plan!r} (plans: {plans}; --config adds the plans of a config file)"
         )
-    plan = config.plan(args.plan)
+    plan = config.tier(args.plan)
     with _store(args, create=True) as store:
         try:
             tenant = store.add_tenant(

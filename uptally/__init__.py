@@ -1,0 +1,2 @@
+"""The ``uptally`` command: the composition root. It sits above everything it starts
+(``core``, ``server``, ``dashboard``, ``bench``); nothing below imports it."""

@@ -1,0 +1,5 @@
+import sys
+
+from uptally.cli import main
+
+sys.exit(main())
