@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DATA ?= data
 
-.PHONY: run test build debug lint fmt bench fuzz clean
+.PHONY: run test check build debug lint fmt bench fuzz clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ test: build
 	@command -v chromium >/dev/null || { echo "make test: the dashboard's browser tests" \
 		"need Debian's chromium (sudo apt-get install chromium)"; exit 1; }
 	$(PY) -m pytest -q
-	UPTALLY_NO_EXTENSIONS=1 $(PY) -m pytest -q
+	@# the twin again, for what the first pass ran on the extension only
+	UPTALLY_NO_EXTENSIONS=1 $(PY) -m pytest -q -m "not both_engines"
+
+# the fast loop: one pass, no soak, crash, overload or browser suites (about a minute)
+check: build
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 bench: build
 	$(PY) -m bench

@@ -1,7 +1,7 @@
 # cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False, cdivision=True
 """The Cython rollup engine: the fast twin of :class:`core._rollup_py.RollupPy`.
 
-It makes exactly RollupPy's decisions on any input (tests/test_differential.py holds it to
+It makes exactly RollupPy's decisions on any input (tests/engine/test_differential.py holds it to
 that); RollupPy is the specification, read it first. What differs is how:
 
 * ``decode`` walks the msgpack bytes with C pointers. Pass one (``_rollup_wire.pxi``) judges

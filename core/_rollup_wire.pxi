@@ -757,7 +757,7 @@ cdef enum:
 # field of the usual shape at ``pos`` and returns the position after it, or 0 if the field is
 # of any other shape or would not be accepted cleanly; the frame is then left to the general
 # walk, which gives the same verdict on every frame the fast path takes
-# (tests/test_differential.py). The caller guarantees FAST_SPAN bytes from the frame's start.
+# (tests/engine/test_differential.py). The caller guarantees FAST_SPAN bytes from the frame's start.
 
 cdef inline Py_ssize_t fast_device(const unsigned char *buf, Py_ssize_t pos, Frame *fr,
                                    uint64_t dev_seed) noexcept nogil:

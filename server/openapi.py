@@ -1,6 +1,6 @@
 """``GET /v1/openapi.json``: the OpenAPI 3.1 description of every route.
 
-tests/test_server.py validates it and checks that it describes exactly the app's routes.
+tests/server/test_server.py validates it and checks that it describes exactly the app's routes.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.live import REPO
+from tests.support.live import REPO
 from uptally.cli import main
 
 

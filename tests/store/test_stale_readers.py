@@ -11,7 +11,7 @@ import msgpack
 import pytest
 
 from core.store import Store
-from tests.live import REPO
+from tests.support.live import REPO
 
 pytestmark = pytest.mark.slow
 

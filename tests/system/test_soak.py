@@ -15,7 +15,7 @@ import pytest
 
 from core.store import Store
 from server.client import GatewayClient
-from tests.live import ProcessServer, provision, rss_mib
+from tests.support.live import ProcessServer, provision, rss_mib
 
 pytestmark = pytest.mark.slow
 

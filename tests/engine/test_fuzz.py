@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.live import REPO
+from tests.support.live import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.live import REPO
-from tests.tenants import FLEETS, revoke, seed
+from tests.support.live import REPO
+from tests.support.tenants import FLEETS, revoke, seed
 
 APP = str(REPO / "dashboard" / "app.py")
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from core.dayblock import encode_bitmaps
 from core.store import _U32, Store, StoreError, Tenant
-from tests.live import REPO
-from tests.store_export import export, uptime_part
+from tests.support.live import REPO
+from tests.support.store_export import export, uptime_part
 
 NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC
 NOW = NOW_S * 10**9

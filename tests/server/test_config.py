@@ -9,7 +9,7 @@ import pytest
 from core.tiers import Tier
 from server.config import Config
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 def documented_example(tmp_path: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from core import query
 from core.store import NS_PER_S, Store, StoreError
 from dashboard import data
-from tests.tenants import FLEETS, GAPS, HOURS, revoke, seed, write_elsewhere
+from tests.support.tenants import FLEETS, GAPS, HOURS, revoke, seed, write_elsewhere
 
 
 @pytest.fixture

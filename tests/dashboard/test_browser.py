@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
-from tests.live import REPO, free_port
-from tests.tenants import FLEETS, Seeded, revoke, seed
+from tests.support.live import REPO, free_port
+from tests.support.tenants import FLEETS, Seeded, revoke, seed
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.batch import BATTERY_NONE, FW_NONE, RSSI_NONE
 from core.errors import MalformedBatch, TooManyFrames, UnsupportedVersion
-from tests import mp
+from tests.support import mp
 
 NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC
 NOW = NOW_S * 10**9

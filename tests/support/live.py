@@ -24,7 +24,7 @@ from server.app import RUNNER_KWARGS, create_app
 from server.config import Config
 from server.state import STATE, ServerState
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
