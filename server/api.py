@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from aiohttp import web
 
-from core import query
+from core import query, times
 from core.rollup import ENGINE
-from core.store import NS_PER_S, Tenant, UnknownTenant
+from core.store import Tenant, UnknownTenant
+from core.times import NS_PER_DAY, NS_PER_MS, S_PER_HOUR, iso
 from server.auth import authenticate, require_reader
 from server.errors import ApiError
 from server.state import STATE, ServerState
 
-
-def iso(ns: int) -> str | None:
-    if ns < 0:
-        return None
-    return datetime.fromtimestamp(ns / NS_PER_S, UTC).isoformat().replace("+00:00", "Z")
-
-
-#: The latest time a query may name: the end of year 9999 (what ISO 8601 dates can say).
-LAST_S = 253_402_300_800
 #: The longest period one query may span; longer ones are asked for piece by piece.
 MAX_PERIOD_DAYS = 366
 #: The longest outage ``min_outage`` may ask for, in slots.
@@ -36,38 +28,20 @@ MAX_MIN_OUTAGE = 10_000
 
 
 def parse_time(value: str, name: str) -> int:
-    """ISO 8601 (a naive time is UTC) or Unix seconds, as ns, from 1970 to the end of 9999."""
-    seconds: float | None
+    """A query's time (``core.times.parse_time``), or 400 naming the parameter."""
     try:
-        seconds = float(value)
-    except ValueError:
-        seconds = None
-    if seconds is None:
-        try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ApiError(
-                400, "bad_parameter", f"{name} must be ISO 8601 or Unix seconds"
-            ) from exc
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        delta = when - datetime(1970, 1, 1, tzinfo=UTC)  # exact, unlike timestamp()
-        seconds = delta.days * 86_400 + delta.seconds + delta.microseconds / 1e6
-        ns = (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
-    else:
-        ns = int(seconds * NS_PER_S) if math.isfinite(seconds) else -1
-    if not (math.isfinite(seconds) and 0 <= seconds <= LAST_S):
-        raise ApiError(400, "bad_parameter", f"{name} must be between 1970 and the end of 9999")
-    return ns
+        return times.parse_time(value)
+    except ValueError as exc:
+        raise ApiError(400, "bad_parameter", f"{name} {exc}") from None
 
 
-def _tenant(request: web.Request, state: ServerState) -> Tenant:
-    token = authenticate(request, state.store)
+async def _tenant(request: web.Request, state: ServerState) -> Tenant:
+    token = await authenticate(request, state.store, state.read_pool)
     name = request.match_info["tenant"]
     try:
         tenant = state.store.tenant(name)
     except UnknownTenant:
-        state.store.refresh_tenants()
+        await _run(state, state.store.refresh_tenants)
         try:
             tenant = state.store.tenant(name)
         except UnknownTenant:
@@ -87,15 +61,13 @@ def _param(request: web.Request, name: str) -> str | None:
 
 
 def _period(request: web.Request, default_days: int = 1) -> tuple[int, int, int]:
-    now = int(datetime.now(UTC).timestamp() * NS_PER_S)
+    now = time.time_ns()
     to, since = _param(request, "to"), _param(request, "from")
     end = parse_time(to, "to") if to is not None else now
-    start = (
-        parse_time(since, "from") if since is not None else end - default_days * 86_400 * NS_PER_S
-    )
+    start = parse_time(since, "from") if since is not None else end - default_days * NS_PER_DAY
     if start >= end:
         raise ApiError(400, "bad_parameter", "from must be before to")
-    if end - start > MAX_PERIOD_DAYS * 86_400 * NS_PER_S:
+    if end - start > MAX_PERIOD_DAYS * NS_PER_DAY:
         raise ApiError(
             400, "bad_parameter", f"a period spans at most {MAX_PERIOD_DAYS} days: ask in parts"
         )
@@ -147,10 +119,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def tenants(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    token = authenticate(request, state.store)
+    token = await authenticate(request, state.store, state.read_pool)
     if token.scope not in ("staff", "read"):
         raise ApiError(403, "forbidden", "this token may not read")
-    state.store.refresh_tenants()
+    await _run(state, state.store.refresh_tenants)
     visible = [t for t in state.store.tenants.values() if token.may_read(t.id)]
     return web.json_response(
         {
@@ -171,10 +143,10 @@ async def tenants(request: web.Request) -> web.Response:
 
 async def devices(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    tenant = _tenant(request, state)
-    now = int(datetime.now(UTC).timestamp() * NS_PER_S)
+    tenant = await _tenant(request, state)
+    now = time.time_ns()
     status = await _run(state, query.current_status, state.store, tenant.id, now)
-    devstate = state.store.devstate(tenant.id)
+    devstate = await _run(state, state.store.devstate, tenant.id)
     out = []
     for i, device_id in enumerate(status.ids):
         retired = int(devstate["retired_ms"][i])
@@ -188,7 +160,7 @@ async def devices(request: web.Request) -> web.Response:
                 "rssi": _num(status.rssi[i]),
                 "firmware": status.firmware[i] or None,
                 "lifecycle": "retired"
-                if 0 <= retired * 1_000_000 <= now
+                if 0 <= retired * NS_PER_MS <= now
                 else ("active" if status.last_seen_ns[i] >= 0 else "provisioned"),
             }
         )
@@ -197,7 +169,7 @@ async def devices(request: web.Request) -> web.Response:
 
 async def uptime(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    tenant = _tenant(request, state)
+    tenant = await _tenant(request, state)
     start, end, now = _period(request)
     devs = _devices(request, state, tenant)
     granularity = _param(request, "granularity")
@@ -210,7 +182,7 @@ async def uptime(request: web.Request) -> web.Response:
     if granularity is not None:
         if granularity not in ("day", "hour"):
             raise ApiError(400, "bad_parameter", "granularity must be day or hour")
-        if granularity == "hour" and 3_600 % tenant.slot_s:
+        if granularity == "hour" and S_PER_HOUR % tenant.slot_s:
             raise ApiError(
                 400,
                 "bad_parameter",
@@ -248,7 +220,7 @@ async def uptime(request: web.Request) -> web.Response:
 
 async def outages(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    tenant = _tenant(request, state)
+    tenant = await _tenant(request, state)
     start, end, now = _period(request, default_days=7)
     devs = _devices(request, state, tenant)
     given = _param(request, "min_outage")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Executor
+
 from aiohttp import web
 
 from core.store import Store, Token
@@ -16,10 +19,15 @@ def bearer(request: web.Request) -> str | None:
     return secret.strip()
 
 
-def authenticate(request: web.Request, store: Store) -> Token:
-    """The request's live token; raises 401 when missing, unknown or revoked."""
+async def authenticate(request: web.Request, store: Store, pool: Executor) -> Token:
+    """The request's live token; raises 401 when missing, unknown or revoked. The token is
+    read from the store in ``pool``, never on the event loop."""
     secret = bearer(request)
-    token = store.authenticate(secret) if secret else None
+    token = (
+        await asyncio.get_running_loop().run_in_executor(pool, store.authenticate, secret)
+        if secret
+        else None
+    )
     if token is None:
         raise ApiError(
             401,

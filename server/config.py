@@ -26,7 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.ingest import Limits
 from core.tiers import DEFAULT_TIERS, KINDS, Tier, parse_tiers, table, tier_of, typed
+from core.times import S_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class Config:
     max_body: int = 16 << 20
     max_frames: int = 100_000
     max_future_skew_s: int = 300
-    max_backfill_s: int = 7 * 86_400
-    dedupe_window_s: int = 86_400
+    max_backfill_s: int = 7 * S_PER_DAY
+    dedupe_window_s: int = S_PER_DAY
     checkpoint_interval_s: float = 5.0
     max_group: int = 512
     decode_threads: int = 2
@@ -52,6 +54,11 @@ class Config:
 
     def tier(self, name: str) -> Tier:
         return tier_of(self.tiers, name)
+
+    @property
+    def limits(self) -> Limits:
+        """What one batch may hold (``[ingest]``)."""
+        return Limits(self.max_frames, self.max_future_skew_s, self.max_backfill_s)
 
     @classmethod
     def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -3,8 +3,9 @@
 Order of checks: token (401/403), content type and encoding (415), rate (429), load (503 when
 ``max_inflight`` requests are already being read, decoded or committed), size (413), gzip
 (400/413), decoding (400/413), rate again (429 if the tenant's batches decoded meanwhile
-emptied the bucket). Then the batch goes to the writer and the answer waits for its
-durable commit (503 if the store failed: nothing of the batch was stored).
+emptied the bucket). From decoding on, the batch takes the one data path of
+``server/pipeline.py``: the answer waits for its durable commit (503 if the store failed:
+nothing of the batch was stored).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ import zlib
 import msgpack
 from aiohttp import web
 
-from core.errors import BatchError
-from core.store import StoreError
-from core.tiers import Tier
 from server.auth import authenticate
 from server.errors import ApiError
+from server.pipeline import ingest_batch, rate_limited
 from server.state import STATE, ServerState
 
 MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
@@ -94,15 +93,6 @@ def respond(request: web.Request, body: dict[str, object], status: int = 200) ->
     return web.json_response(body, status=status)
 
 
-def rate_limited(plan: Tier, wait: int) -> ApiError:
-    return ApiError(
-        429,
-        "rate_limited",
-        f"over the plan's {plan.rate_fps:g} frames/s",
-        headers={"Retry-After": str(wait)},
-    )
-
-
 async def ingest(request: web.Request) -> web.Response:
     state: ServerState = request.app[STATE]
     started = time.perf_counter()
@@ -117,12 +107,12 @@ async def ingest(request: web.Request) -> web.Response:
 
 async def _ingest(request: web.Request, state: ServerState) -> web.Response:
     config, store = state.config, state.store
-    token = authenticate(request, store)
+    token = await authenticate(request, store, state.pool)
     if token.scope != "ingest" or token.tenant_id is None:
         raise ApiError(403, "forbidden", "this token may not ingest")
     tenant_id = token.tenant_id
-    if tenant_id not in store.tenants:
-        store.refresh_tenants()
+    if tenant_id not in store.tenants:  # added by another process since
+        await asyncio.get_running_loop().run_in_executor(state.pool, store.refresh_tenants)
     tenant = store.tenants[tenant_id]
     if request.content_type not in MSGPACK_TYPES:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/msgpack")
@@ -130,11 +120,10 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
     encoding = ", ".join(request.headers.getall("Content-Encoding", ["identity"])).strip().lower()
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    plan = config.tier(tenant.plan)
-    burst = plan.rate_fps * plan.burst_s
-    wait = state.limiter.retry_after(tenant_id, plan.rate_fps, burst)
+    tier = config.tier(tenant.plan)
+    wait = state.limiter.retry_after(tenant_id, tier.rate_fps, tier.burst_frames)
     if wait is not None:
-        raise rate_limited(plan, wait)
+        raise rate_limited(tier, wait)
     if state.inflight >= config.max_inflight:
         raise ApiError(
             503,
@@ -144,58 +133,12 @@ async def _ingest(request: web.Request, state: ServerState) -> web.Response:
         )
     state.inflight += 1
     try:
-        return await _admitted(request, state, tenant_id, plan, encoding == "gzip")
+        body = await read_body(request, config.max_body)
+        if encoding == "gzip":
+            body = await asyncio.get_running_loop().run_in_executor(
+                state.pool, gunzip, body, config.max_body
+            )
+        result = await ingest_batch(state, tenant_id, tier, body, time.time_ns())
     finally:
         state.inflight -= 1
-
-
-async def _admitted(
-    request: web.Request, state: ServerState, tenant_id: int, plan: Tier, gzipped: bool
-) -> web.Response:
-    """The rest of a request that passed its checks: read, decode, commit, answer."""
-    config, store = state.config, state.store
-    burst = plan.rate_fps * plan.burst_s
-    body = await read_body(request, config.max_body)
-    loop = asyncio.get_running_loop()
-    if gzipped:
-        body = await loop.run_in_executor(state.pool, gunzip, body, config.max_body)
-    now_ns = time.time_ns()
-    try:
-        batch = await loop.run_in_executor(
-            state.pool,
-            lambda: store.decode(
-                tenant_id,
-                body,
-                now_ns,
-                max_frames=config.max_frames,
-                max_future_skew_s=config.max_future_skew_s,
-                max_backfill_s=config.max_backfill_s,
-            ),
-        )
-    except BatchError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail) from exc
-    wait = state.limiter.take(tenant_id, batch.n_frames, plan.rate_fps, burst)
-    if wait is not None:  # other batches of the tenant, decoded meanwhile, emptied the bucket
-        raise rate_limited(plan, wait)
-    try:
-        result = await state.writer.submit(tenant_id, batch)
-    except (StoreError, OSError) as exc:
-        raise ApiError(
-            503,
-            "store_unavailable",
-            f"the store could not commit: {exc}",
-            headers={"Retry-After": str(config.retry_after_s)},
-        ) from exc
-    m = state.metrics
-    if result.duplicate:
-        m.duplicates.inc()
-        m.batches.labels("duplicate").inc()
-    else:
-        m.batches.labels("accepted").inc()
-        m.frames_accepted.inc(result.accepted)
-        m.frame_warnings.inc(result.warnings)
-        for reason, n in batch.reject_counts().items():
-            m.frames_rejected.labels(reason).inc(n)
-        if result.rejected > batch.rejected:  # new devices over the cap, turned away at commit
-            m.frames_rejected.labels("device_cap").inc(result.rejected - batch.rejected)
     return respond(request, result.as_dict())

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -47,6 +48,9 @@ class GroupStats:
 
 _STOP = object()
 
+#: Told of every committed group: how many batches it held and how long its commit took (s).
+GroupObserver = Callable[[int, float], None]
+
 
 class Writer:
     def __init__(
@@ -55,7 +59,7 @@ class Writer:
         *,
         max_group: int = 512,
         checkpoint_interval_s: float = 5.0,
-        on_group: object = None,
+        on_group: GroupObserver | None = None,
     ) -> None:
         self.store = store
         self.max_group = max_group
@@ -63,7 +67,7 @@ class Writer:
         self.stats = GroupStats()
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="uptally-writer", daemon=True)
-        self._observers: list[object] = [on_group] if on_group else []
+        self._observers: list[GroupObserver] = [on_group] if on_group else []
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="uptally-checkpoint")
         self._pending: Future[Prepared] | None = None
         self._started = 0.0
@@ -169,7 +173,7 @@ class Writer:
         self.stats.batches += len(group)
         self.stats.commit_seconds = took
         for observer in self._observers:
-            observer(len(group), took)  # type: ignore[operator]
+            observer(len(group), took)
         for item, result in zip(group, results, strict=True):
             item.loop.call_soon_threadsafe(_set_result, item.future, result)
 
