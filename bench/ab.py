@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,9 @@ from bench.common import REPO
 from bench.fleet import Fleet, Traffic
 
 
-def build_base(rev: str, workdir: Path) -> Path:
-    """Build ``rev``'s extension in a worktree under ``workdir``; the built file's path."""
+@contextmanager
+def built_tree(rev: str, workdir: Path) -> Iterator[Path]:
+    """A git worktree of ``rev`` under ``workdir`` with its extension built in place."""
     tree = workdir / "tree"
     subprocess.run(
         ["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=REPO, check=True
@@ -44,12 +47,18 @@ def build_base(rev: str, workdir: Path) -> Path:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=True)
+
+
+def build_base(rev: str, workdir: Path) -> Path:
+    """Build ``rev``'s extension in a worktree under ``workdir``; the built file's path."""
+    with built_tree(rev, workdir) as tree:
         (built,) = tree.glob("core/_rollup*.so")
         kept = workdir / built.name
         shutil.copy2(built, kept)
         return kept
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=True)
 
 
 def load(path: Path, tag: str) -> Any:
