@@ -63,7 +63,7 @@ import msgpack
 import numpy as np
 
 from bench.common import REPO, environment, rate
-from bench.fleet import Fleet
+from core.fleet import BodyFactory, Fleet, timestamps
 
 NAME = "e2e"
 DESCRIPTION = "end-to-end ingest: concurrent gateways posting to a live server, durable commits"
@@ -71,98 +71,6 @@ DESCRIPTION = "end-to-end ingest: concurrent gateways posting to a live server, 
 ENGINES = ("floor", "cython", "python")
 ENGINE_CODES = {"cython": "c", "python": "py", "floor": "floor"}
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-# --- bodies: a vectorised encoder of compact batches ---------------------------------------
-
-
-def frame_dtype(id_len: int) -> np.dtype[Any]:
-    """The bytes of one compact frame ``[id, ts, status, battery, rssi]`` as msgpack encodes
-    it, for ``ts`` in 2**16..2**32-1 (uint32), ``status`` 0..127 and ``battery`` 0..127
-    (positive fixints) and ``rssi`` in -128..-33 (int8): a fixed 11 + ``id_len`` bytes."""
-    id_head = [("id_h", "u1")] if id_len < 32 else [("id_h", "u1"), ("id_n", "u1")]
-    return np.dtype(
-        [("arr", "u1")]
-        + id_head
-        + [
-            ("id", f"S{id_len}"),
-            ("ts_h", "u1"),
-            ("ts", ">u4"),
-            ("status", "u1"),
-            ("battery", "u1"),
-            ("rssi_h", "u1"),
-            ("rssi", "i1"),
-        ]
-    )
-
-
-class BodyFactory:
-    """Batch bodies of a fleet, byte for byte what ``msgpack.packb`` makes of
-    ``{"gateway": g, "seq": s, "frames": [[id, ts, status, battery, rssi], ...]}``, built with
-    numpy so that millions of frames take a fraction of a second.
-
-    Frame ``g`` of a run goes to device ``order[g % n_devices]`` (a fixed shuffle, so each
-    batch holds different devices whenever the fleet is larger than a batch); its timestamp
-    is given by the caller (see :meth:`bodies`). Status is 0 on 99 % of frames (else 1..3),
-    battery 5..100 %, rssi -120..-40 dBm.
-    """
-
-    def __init__(self, fleet: Fleet, seed: int = 0) -> None:
-        self.fleet = fleet
-        ids = fleet.device_ids()
-        self.id_len = len(ids[0])
-        if any(len(i) != self.id_len for i in ids) or not ids[0].isascii():
-            raise ValueError("the encoder needs ASCII ids of one length")
-        self.ids = np.array([i.encode() for i in ids], dtype=f"S{self.id_len}")
-        self.dtype = frame_dtype(self.id_len)
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(fleet.n_devices)
-
-    def frames(self, first: int, n: int, ts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """``n`` encoded frames, numbers ``first`` .. ``first + n - 1``, with timestamps
-        ``ts`` (Unix seconds, one per frame), as a structured array whose bytes are the
-        concatenated msgpack frames."""
-        rng = self.rng
-        out = np.empty(n, self.dtype)
-        out["arr"] = 0x95
-        if self.id_len < 32:
-            out["id_h"] = 0xA0 | self.id_len
-        else:
-            out["id_h"] = 0xD9
-            out["id_n"] = self.id_len
-        g = np.arange(first, first + n, dtype=np.int64)
-        out["id"] = self.ids[self.order[g % self.fleet.n_devices]]
-        if ts.min() < 1 << 16 or ts.max() >= 1 << 32:
-            raise ValueError("timestamps must fit the uint32 encoding")
-        out["ts_h"] = 0xCE
-        out["ts"] = ts
-        out["status"] = np.where(rng.random(n) < 0.01, rng.integers(1, 4, n), 0)
-        out["battery"] = rng.integers(5, 101, n)
-        out["rssi_h"] = 0xD0
-        out["rssi"] = rng.integers(-120, -39, n)
-        return out
-
-    @staticmethod
-    def body(gateway: str, seq: int, frames: np.ndarray[Any, Any]) -> bytes:
-        """One batch body around already encoded frames."""
-        packer = msgpack.Packer()
-        head = (
-            b"\x83"
-            + packer.pack("gateway")
-            + packer.pack(gateway)
-            + packer.pack("seq")
-            + packer.pack(seq)
-            + packer.pack("frames")
-            + packer.pack_array_header(len(frames))
-        )
-        return head + frames.tobytes()
-
-
-def timestamps(first: int, n: int, total: int, t_lo: int, t_hi: int) -> np.ndarray[Any, Any]:
-    """Timestamps of frames ``first..first+n-1`` out of ``total``, rising evenly from
-    ``t_lo`` to ``t_hi`` (Unix seconds)."""
-    g = np.arange(first, first + n, dtype=np.int64)
-    return t_lo + (g * (t_hi - t_lo)) // max(1, total)
-
 
 # --- the load generator --------------------------------------------------------------------
 
