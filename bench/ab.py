@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO
-from bench.fleet import Fleet, Traffic
+from core.fleet import Fleet, Traffic
 
 
 @contextmanager

@@ -26,7 +26,20 @@ from bench.ab import built_tree
 from bench.common import REPO, write_json
 
 #: Figures: leaves whose names say they are a rate, a time or a size the suite measured.
-FIGURE_WORDS = ("fps", "_ns", "_ms", "_s", "per_s", "mib", "p50", "p90", "p99", "mean", "median", "best")
+FIGURE_WORDS = (
+    "fps",
+    "_ns",
+    "_ms",
+    "_s",
+    "per_s",
+    "mib",
+    "p50",
+    "p90",
+    "p99",
+    "mean",
+    "median",
+    "best",
+)
 
 
 #: What names an entry of a list of results (a contender, an engine, a phase...).

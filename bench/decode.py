@@ -1,7 +1,7 @@
 """Decode benchmark: batch bodies to in-memory rollup state, on one core, nothing committed.
 
 What is timed, per contender and per frame form (compact arrays, maps with short keys), is a
-loop over pre-encoded batch bodies of a synthetic fleet (:mod:`bench.fleet`):
+loop over pre-encoded batch bodies of a synthetic fleet (:mod:`core.fleet`):
 
 * ``cython`` / ``python``: the rollup engines (``RollupC``, ``RollupPy``), ``decode`` then
   ``apply`` of every batch: parsing, judging each frame, interning ids, folding the frames
@@ -51,7 +51,7 @@ import msgpack
 import msgspec
 
 from bench.common import REPO, Turn, environment, rate, rss_bytes, time_in_turns, time_repeats
-from bench.fleet import BatchSet, Fleet, FrameForm, Traffic
+from core.fleet import BatchSet, Fleet, FrameForm, Traffic
 
 NAME = "decode"
 DESCRIPTION = "decode+apply throughput of the rollup engines vs a baseline and msgspec"

@@ -3,20 +3,19 @@
 What runs, per engine (the Cython extension, the Python twin with ``UPTALLY_NO_EXTENSIONS=1``,
 and the HTTP floor), each against its own fresh server, all started before the first phase:
 
-* The real server, ``python -m uptally serve``, as a child process on 127.0.0.1 with a fresh
+* The real server, ``python -m uptally serve``, as a child process on 127.0.0.1
+  (:class:`server.testing.ProcessServer`, the harness the tests use too) with a fresh
   data directory on disk (fsync'd group commits as in production: nothing is weakened), the
   default writer and checkpoint settings (overridable with ``UPTALLY_*`` variables), and one
   tenant whose plan has no effective rate limit (``rate_fps = 1e12`` in a config file).
 * The HTTP floor, :mod:`bench.floor_server`: aiohttp on uvloop reading each body and
   answering, no decoding and no store. What it carries bounds what any server can reach on
   this machine with this generator; the report gives each engine's share of it.
-* The load generator in its own process (:class:`LoadProcess`): ``senders`` concurrent aiohttp
-  senders over keep-alive connections, each posting as its own gateway (``bench-gw-00``...)
-  one batch at a time and waiting for the answer (a closed loop). Every body is encoded before
-  the timed phase starts; every body has a new ``seq`` and its own frames (compact form,
-  ``[device, ts, status, battery, rssi]``, devices of a 100,000-device fleet ``site-042/dev-
-  00017`` in a shuffled cycle, timestamps rising over the last hour of the server's clock), so
-  dedupe never short-circuits and every frame is accepted.
+* The load generator, :mod:`bench.load`, in its own process: ``senders`` concurrent gateways
+  (``bench-gw-00``...) posting pre-encoded batches in a closed loop over keep-alive
+  connections; every body has a new ``seq`` and its own frames (devices of a 100,000-device
+  fleet ``site-042/dev-00017`` in a shuffled cycle, timestamps rising over the last hour of
+  the server's clock), so dedupe never short-circuits and every frame is accepted.
 * First an untimed warm-up phase per server sends every device once (the server interns all
   ids), then one timed phase per batch size (100, 1,000, 10,000 frames), every engine's phase
   of one size before the next size, so that engines compared are measured minutes apart at
@@ -40,423 +39,31 @@ counters) must equal the frames acknowledged as accepted, warm-up included.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import math
 import os
-import pickle
-import resource
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import msgpack
-import numpy as np
-
-from bench.common import REPO, environment, rate
-from bench.fleet import Fleet
+from bench.common import environment, rate
+from bench.load import LoadProcess, LoadSpec
+from core.fleet import Fleet
+from server.testing import ProcessServer, cpu_seconds, free_port, provision
 
 NAME = "e2e"
 DESCRIPTION = "end-to-end ingest: concurrent gateways posting to a live server, durable commits"
 
 ENGINES = ("floor", "cython", "python")
 ENGINE_CODES = {"cython": "c", "python": "py", "floor": "floor"}
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-# --- bodies: a vectorised encoder of compact batches ---------------------------------------
-
-
-def frame_dtype(id_len: int) -> np.dtype[Any]:
-    """The bytes of one compact frame ``[id, ts, status, battery, rssi]`` as msgpack encodes
-    it, for ``ts`` in 2**16..2**32-1 (uint32), ``status`` 0..127 and ``battery`` 0..127
-    (positive fixints) and ``rssi`` in -128..-33 (int8): a fixed 11 + ``id_len`` bytes."""
-    id_head = [("id_h", "u1")] if id_len < 32 else [("id_h", "u1"), ("id_n", "u1")]
-    return np.dtype(
-        [("arr", "u1")]
-        + id_head
-        + [
-            ("id", f"S{id_len}"),
-            ("ts_h", "u1"),
-            ("ts", ">u4"),
-            ("status", "u1"),
-            ("battery", "u1"),
-            ("rssi_h", "u1"),
-            ("rssi", "i1"),
-        ]
-    )
-
-
-class BodyFactory:
-    """Batch bodies of a fleet, byte for byte what ``msgpack.packb`` makes of
-    ``{"gateway": g, "seq": s, "frames": [[id, ts, status, battery, rssi], ...]}``, built with
-    numpy so that millions of frames take a fraction of a second.
-
-    Frame ``g`` of a run goes to device ``order[g % n_devices]`` (a fixed shuffle, so each
-    batch holds different devices whenever the fleet is larger than a batch); its timestamp
-    is given by the caller (see :meth:`bodies`). Status is 0 on 99 % of frames (else 1..3),
-    battery 5..100 %, rssi -120..-40 dBm.
-    """
-
-    def __init__(self, fleet: Fleet, seed: int = 0) -> None:
-        self.fleet = fleet
-        ids = fleet.device_ids()
-        self.id_len = len(ids[0])
-        if any(len(i) != self.id_len for i in ids) or not ids[0].isascii():
-            raise ValueError("the encoder needs ASCII ids of one length")
-        self.ids = np.array([i.encode() for i in ids], dtype=f"S{self.id_len}")
-        self.dtype = frame_dtype(self.id_len)
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(fleet.n_devices)
-
-    def frames(self, first: int, n: int, ts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """``n`` encoded frames, numbers ``first`` .. ``first + n - 1``, with timestamps
-        ``ts`` (Unix seconds, one per frame), as a structured array whose bytes are the
-        concatenated msgpack frames."""
-        rng = self.rng
-        out = np.empty(n, self.dtype)
-        out["arr"] = 0x95
-        if self.id_len < 32:
-            out["id_h"] = 0xA0 | self.id_len
-        else:
-            out["id_h"] = 0xD9
-            out["id_n"] = self.id_len
-        g = np.arange(first, first + n, dtype=np.int64)
-        out["id"] = self.ids[self.order[g % self.fleet.n_devices]]
-        if ts.min() < 1 << 16 or ts.max() >= 1 << 32:
-            raise ValueError("timestamps must fit the uint32 encoding")
-        out["ts_h"] = 0xCE
-        out["ts"] = ts
-        out["status"] = np.where(rng.random(n) < 0.01, rng.integers(1, 4, n), 0)
-        out["battery"] = rng.integers(5, 101, n)
-        out["rssi_h"] = 0xD0
-        out["rssi"] = rng.integers(-120, -39, n)
-        return out
-
-    @staticmethod
-    def body(gateway: str, seq: int, frames: np.ndarray[Any, Any]) -> bytes:
-        """One batch body around already encoded frames."""
-        packer = msgpack.Packer()
-        head = (
-            b"\x83"
-            + packer.pack("gateway")
-            + packer.pack(gateway)
-            + packer.pack("seq")
-            + packer.pack(seq)
-            + packer.pack("frames")
-            + packer.pack_array_header(len(frames))
-        )
-        return head + frames.tobytes()
-
-
-def timestamps(first: int, n: int, total: int, t_lo: int, t_hi: int) -> np.ndarray[Any, Any]:
-    """Timestamps of frames ``first..first+n-1`` out of ``total``, rising evenly from
-    ``t_lo`` to ``t_hi`` (Unix seconds)."""
-    g = np.arange(first, first + n, dtype=np.int64)
-    return t_lo + (g * (t_hi - t_lo)) // max(1, total)
-
-
-# --- the load generator --------------------------------------------------------------------
-
-
-@dataclass
-class LoadSpec:
-    """One phase of load: ``senders`` gateways, each posting its share of ``batches``
-    batches of ``batch_size`` frames in a closed loop, for at most ``duration_s`` seconds.
-
-    Frame timestamps rise from ``now - window_s[0]`` to ``now - window_s[1]`` (``now`` read
-    when the bodies are encoded) across the phase. Sequence numbers are
-    ``seq_base + i`` for a sender's ``i``-th batch, so phases with distinct ``seq_base``
-    never collide. ``frame_base`` shifts where in the fleet's cycle the phase starts.
-    """
-
-    url: str
-    token: str
-    batch_size: int = 1_000
-    batches: int = 1_000
-    senders: int = 16
-    duration_s: float = 10.0
-    devices: int = 100_000
-    devices_per_site: int = 200
-    seq_base: int = 0
-    frame_base: int = 0
-    window_s: tuple[int, int] = (3_540, 60)
-    gateway_prefix: str = "bench-gw"
-    seed: int = 0
-    timeout_s: float = 120.0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("token")
-        d["window_s"] = list(self.window_s)
-        return d
-
-
-@dataclass
-class LoadResult:
-    """What one phase measured; rates are over ``window_s`` (first request to last answer)."""
-
-    batch_size: int
-    senders: int
-    encoded_batches: int
-    encoded_bytes: int
-    encode_s: float
-    sent: int = 0
-    acked: int = 0  # 200 answers
-    frames_acked: int = 0  # frames the 200 answers say were accepted
-    rejected: int = 0
-    warnings: int = 0
-    duplicates: int = 0
-    non_200: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-    window_s: float = 0.0
-    ended_by: str = ""
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    gen_cpu_s: float = 0.0
-
-    @property
-    def fps(self) -> float:
-        return self.frames_acked / self.window_s if self.window_s else 0.0
-
-    @property
-    def bps(self) -> float:
-        return self.acked / self.window_s if self.window_s else 0.0
-
-    @property
-    def failures(self) -> int:
-        return sum(self.non_200.values()) + sum(self.errors.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["frames_per_s"] = self.fps
-        d["batches_per_s"] = self.bps
-        d["gen_cpu_share"] = self.gen_cpu_s / self.window_s if self.window_s else None
-        return d
-
-
-def encode_phase(spec: LoadSpec, now_s: int | None = None) -> list[list[bytes]]:
-    """The phase's bodies, one list per sender (batch ``k`` goes to sender ``k % senders``)."""
-    now_s = int(time.time()) if now_s is None else now_s
-    factory = BodyFactory(Fleet(spec.devices, spec.devices_per_site), seed=spec.seed)
-    total = spec.batches * spec.batch_size
-    t_lo, t_hi = now_s - spec.window_s[0], now_s - spec.window_s[1]
-    per_sender: list[list[bytes]] = [[] for _ in range(spec.senders)]
-    chunk = max(1, 1_000_000 // spec.batch_size)  # batches encoded per numpy pass
-    for k0 in range(0, spec.batches, chunk):
-        k1 = min(spec.batches, k0 + chunk)
-        first = k0 * spec.batch_size
-        n = (k1 - k0) * spec.batch_size
-        frames = factory.frames(spec.frame_base + first, n, timestamps(first, n, total, t_lo, t_hi))
-        for k in range(k0, k1):
-            s = k % spec.senders
-            part = frames[(k - k0) * spec.batch_size : (k - k0 + 1) * spec.batch_size]
-            gateway = f"{spec.gateway_prefix}-{s:02d}"
-            seq = spec.seq_base + k // spec.senders
-            per_sender[s].append(BodyFactory.body(gateway, seq, part))
-    return per_sender
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-async def _post_all(
-    spec: LoadSpec,
-    bodies: list[list[bytes]],
-    result: LoadResult,
-    on_ready: Any = None,
-) -> None:
-    import aiohttp
-
-    headers = {
-        "Authorization": f"Bearer {spec.token}",
-        "Content-Type": "application/msgpack",
-        "Accept": "application/msgpack",
-    }
-    url = spec.url.rstrip("/") + "/v1/ingest"
-    connector = aiohttp.TCPConnector(limit=spec.senders, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
-    latencies: list[float] = []
-    non_200: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    last_answer = 0.0
-    deadline = math.inf
-    stopped_by_time = False
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        # open the keep-alive connections before the clock starts
-        async def touch() -> None:
-            async with session.get(spec.url.rstrip("/") + "/healthz") as r:
-                await r.read()
-
-        await asyncio.gather(*(touch() for _ in range(spec.senders)))
-        if on_ready is not None:
-            await asyncio.get_running_loop().run_in_executor(None, on_ready)
-
-        async def sender(mine: list[bytes]) -> None:
-            nonlocal last_answer, stopped_by_time
-            perf = time.perf_counter
-            unpackb = msgpack.unpackb
-            for body in mine:
-                if perf() >= deadline:
-                    stopped_by_time = True
-                    return
-                t0 = perf()
-                result.sent += 1
-                try:
-                    async with session.post(url, data=body, headers=headers) as resp:
-                        raw = await resp.read()
-                        status = resp.status
-                except Exception as exc:  # noqa: BLE001 - counted and reported
-                    errors[type(exc).__name__] += 1
-                    last_answer = perf()
-                    continue
-                t1 = perf()
-                last_answer = t1
-                latencies.append(t1 - t0)
-                if status != 200:
-                    non_200[str(status)] += 1
-                    continue
-                answer = unpackb(raw)
-                result.acked += 1
-                result.frames_acked += answer["accepted"]
-                result.rejected += answer["rejected"]
-                result.warnings += answer["warnings"]
-                result.duplicates += bool(answer["duplicate"])
-
-        cpu0 = _cpu_s()
-        started = time.perf_counter()
-        deadline = started + spec.duration_s
-        await asyncio.gather(*(sender(mine) for mine in bodies))
-        result.gen_cpu_s = _cpu_s() - cpu0
-        result.window_s = max(last_answer, started) - started
-    result.ended_by = "time" if stopped_by_time else "bodies"
-    result.non_200 = dict(non_200)
-    result.errors = dict(errors)
-    if latencies:
-        lat = np.array(latencies) * 1e3
-        result.latency_ms = {
-            "p50": float(np.percentile(lat, 50)),
-            "p90": float(np.percentile(lat, 90)),
-            "p99": float(np.percentile(lat, 99)),
-            "max": float(lat.max()),
-            "mean": float(lat.mean()),
-        }
-
-
-def run_load(spec: LoadSpec, on_ready: Any = None) -> LoadResult:
-    """Encode the phase's bodies (untimed), open one keep-alive connection per sender, call
-    ``on_ready()`` (a blocking hook: e.g. wait for a go signal), then post everything and
-    return the measurements. Runs in the calling process, on uvloop when available."""
-    t0 = time.perf_counter()
-    bodies = encode_phase(spec)
-    result = LoadResult(
-        batch_size=spec.batch_size,
-        senders=spec.senders,
-        encoded_batches=sum(len(b) for b in bodies),
-        encoded_bytes=sum(len(x) for b in bodies for x in b),
-        encode_s=time.perf_counter() - t0,
-    )
-    try:
-        import uvloop
-
-        runner: Any = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(_post_all(spec, bodies, result, on_ready))
-    return result
-
-
-def load_child() -> None:
-    """Body of the :class:`LoadProcess` subprocess: a pickled :class:`LoadSpec` on stdin,
-    then ``ready`` on stdout, ``go`` on stdin, and the result as one JSON line on stdout."""
-    spec = pickle.load(sys.stdin.buffer)
-
-    def ready() -> None:
-        print("ready", flush=True)
-        if sys.stdin.readline().strip() != "go":
-            raise SystemExit(1)
-
-    try:
-        result: dict[str, Any] = run_load(spec, ready).as_dict()
-    except BaseException as exc:  # noqa: BLE001 - the parent reports it
-        result = {"error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(result), flush=True)
-
-
-_CHILD = "from bench.e2e import load_child; load_child()"
-
-
-class LoadProcess:
-    """:func:`run_load` in a separate Python process (``python -c``, so it does not depend
-    on the caller's ``__main__``), with a start handshake so that the caller can take
-    readings right before and after the timed part::
-
-        with LoadProcess(spec) as load:
-            load.wait_ready()   # bodies encoded, connections open
-            ...                 # readings before
-            result = load.go()  # timed phase; returns LoadResult.as_dict()
-    """
-
-    def __init__(self, spec: LoadSpec) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=False,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._in, self._out = self.proc.stdin, self.proc.stdout
-        pickle.dump(spec, self._in)
-        self._in.flush()
-
-    def _line(self) -> str:
-        line = self._out.readline().decode().strip()
-        if not line:
-            code = self.proc.wait(30)
-            raise RuntimeError(f"the load generator exited with {code} (its stderr is above)")
-        return line
-
-    def wait_ready(self) -> None:
-        line = self._line()
-        if line != "ready":
-            raise RuntimeError(f"load generator: {line}")
-
-    def go(self) -> dict[str, Any]:
-        self._in.write(b"go\n")
-        self._in.flush()
-        result: dict[str, Any] = json.loads(self._line())
-        if "error" in result:
-            raise RuntimeError(f"load generator failed: {result['error']}")
-        return result
-
-    def close(self) -> None:
-        for f in (self._in, self._out):
-            f.close()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def __enter__(self) -> LoadProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # --- the server ----------------------------------------------------------------------------
 
+#: The one tenant of a benchmarked server, on the plan of :data:`CONFIG_TOML`.
+TENANT = "bench"
 CONFIG_TOML = """\
 # written by bench/e2e.py: a plan without an effective rate limit
 [plans.standard]
@@ -464,118 +71,30 @@ rate_fps = 1e12
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def provision(data: Path, tenant: str = "bench", plan: str = "standard") -> tuple[int, str]:
-    """Create the tenant and an ingest token in a fresh store; returns (tenant id, token)."""
-    from core.store import Store
-
-    with Store(data) as store:
-        t = store.add_tenant(tenant, plan=plan)
-        token = store.add_token(t.id, "ingest")[0]
-    return t.id, token
-
-
-def proc_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of a process and of its threads, from ``/proc``:
-    ``{"total", "main", "others"}``; main is the thread whose id is the process id (the
-    server's event loop), others the decode pool and the writer."""
-
-    def read(path: str) -> float:
-        with open(path) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    total = read(f"/proc/{pid}/stat")
-    main = read(f"/proc/{pid}/task/{pid}/stat")
-    return {"total": total, "main": main, "others": total - main}
-
-
-class BenchServer:
+def start_server(
+    data: Path, workdir: Path, engine: str, env: dict[str, str] | None = None
+) -> ProcessServer:
     """``python -m uptally serve`` in a child process on 127.0.0.1, with its own config
     file and log file in ``workdir``; ``engine`` "python" sets ``UPTALLY_NO_EXTENSIONS=1``,
     "cython" clears it (and the server must then report the C engine). ``engine`` "floor"
     runs :mod:`bench.floor_server` instead: the same HTTP stack doing no work."""
-
-    def __init__(
-        self, data: Path, workdir: Path, engine: str, env: dict[str, str] | None = None
-    ) -> None:
-        self.port = _free_port()
-        self.data = data
-        self.engine = engine
-        config = workdir / "uptally.toml"
-        config.write_text(CONFIG_TOML)
-        self.log_path = workdir / f"server-{engine}.log"
-        environ = {k: v for k, v in os.environ.items() if k != "UPTALLY_NO_EXTENSIONS"}
-        environ.update({"UPTALLY_PORT": str(self.port), "UPTALLY_HOST": "127.0.0.1"})
-        if engine == "python":
-            environ["UPTALLY_NO_EXTENSIONS"] = "1"
-        environ.update(env or {})
-        if engine == "floor":
-            cmd = [sys.executable, "-m", "bench.floor_server", str(self.port)]
-        else:
-            cmd = [sys.executable, "-m", "uptally", "serve", "--data", str(data)]
-            cmd += ["--config", str(config)]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        self.health = self._wait_ready()
-        want = ENGINE_CODES[engine]
-        if self.health.get("engine") != want:
-            self.stop()
-            raise RuntimeError(f"server runs engine {self.health.get('engine')!r}, not {want!r}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    health: dict[str, Any] = json.loads(r.read())
-                    return health
-            except OSError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"server did not start: {self.log_tail()}")
-
-    def log_tail(self, n: int = 2_000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 120.0) -> int:
-        """SIGTERM, then wait: the server finishes in-flight requests, commits and
-        checkpoints. Returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = -9
-        self._log.close()
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-        self._log.close()
+    config = workdir / "uptally.toml"
+    config.write_text(CONFIG_TOML)
+    port = free_port()
+    server = ProcessServer(
+        data,
+        config,
+        port,
+        log=workdir / f"server-{engine}.log",
+        argv=["-m", "bench.floor_server", str(port)] if engine == "floor" else None,
+        ready_timeout_s=60.0,
+        **{"UPTALLY_NO_EXTENSIONS": "1" if engine == "python" else "", **(env or {})},
+    )
+    want = ENGINE_CODES[engine]
+    if server.health.get("engine") != want:
+        server.stop()
+        raise RuntimeError(f"server runs engine {server.health.get('engine')!r}, not {want!r}")
+    return server
 
 
 def stored_frames(data: Path, tenant_id: int) -> tuple[int, int]:
@@ -669,7 +188,7 @@ def server_metrics(url: str) -> dict[str, float]:
     return out
 
 
-def run_phase(server: BenchServer, spec: LoadSpec) -> dict[str, Any]:
+def run_phase(server: ProcessServer, spec: LoadSpec) -> dict[str, Any]:
     """One load phase against a running server, with the server's CPU and metrics read
     right before and right after the generator's timed part.
 
@@ -680,11 +199,11 @@ def run_phase(server: BenchServer, spec: LoadSpec) -> dict[str, Any]:
     with LoadProcess(spec) as load:
         load.wait_ready()
         m0 = server_metrics(server.url)
-        cpu0 = proc_cpu_s(server.pid)
+        cpu0 = cpu_seconds(server.pid)
         wall0 = time.perf_counter()
         out = load.go()
         wall = time.perf_counter() - wall0
-        cpu1 = proc_cpu_s(server.pid)
+        cpu1 = cpu_seconds(server.pid)
         m1 = server_metrics(server.url)
     window = out["window_s"] or wall
     out["server_cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu0}
@@ -716,14 +235,18 @@ class EngineRun:
         self.data = self.tmp / "data"
         self.row: dict[str, Any] = {"engine": engine, "phases": []}
         self.acked_total = 0
-        self.server: BenchServer | None = None
+        self.server: ProcessServer | None = None
         self.tenant_id = 0
         self.base: LoadSpec | None = None
 
     def start(self) -> None:
         cfg, engine = self.cfg, self.engine
-        self.tenant_id, token = (0, "floor") if self.floor else provision(self.data)
-        self.server = BenchServer(self.data, self.tmp, engine, cfg.server_env)
+        if self.floor:
+            token = "floor"
+        else:
+            setup = provision(self.data, {TENANT: "standard"})
+            self.tenant_id, token = setup.tenant_ids[TENANT], setup.ingest[TENANT]
+        self.server = start_server(self.data, self.tmp, engine, cfg.server_env)
         self.base = LoadSpec(
             url=self.server.url,
             token=token,
@@ -782,7 +305,7 @@ class EngineRun:
             code = self.server.stop()
             self.row["server_exit"] = code
             if code != 0:
-                self.row["server_log"] = self.server.log_tail()
+                self.row["server_log"] = self.server.output()[-2_000:]
             acked = self.acked_total
             stored, left = (acked, 0) if self.floor else stored_frames(self.data, self.tenant_id)
             self.row["check"] = {

@@ -11,7 +11,7 @@ around it, in several loop shapes (its header says which, and what it leaves out
 
 1. builds it with the system C compiler (``$CC``, ``cc`` or ``gcc``; ``-O2``, a shared library
    in a temporary directory), and loads it with ctypes;
-2. generates the batches in memory with :mod:`bench.fleet`: 1,000-frame batches of compact
+2. generates the batches in memory with :mod:`core.fleet`: 1,000-frame batches of compact
    frames, 200 devices a site, 1 % bad frames, one reporting cycle then the steady batches, as
    the decode bench's ``--quick`` and ``bench.ab`` do;
 3. runs ``RollupC`` over them from a fresh state and gives the C the fleet's ids numbered as
@@ -49,7 +49,7 @@ import numpy.typing as npt
 
 from bench.common import Measurement, Turn, environment, rate, time_in_turns
 from bench.decode import EngineContender, engine_class
-from bench.fleet import BatchSet, Fleet, Traffic
+from core.fleet import BatchSet, Fleet, Traffic
 
 NAME = "floor_engine"
 DESCRIPTION = "decode+apply of compact frames in plain C (bench/floor_engine.c) vs the engine"

@@ -6,14 +6,12 @@ import argparse
 import dataclasses
 import json
 import os
-import random
 import sys
 import time
 from collections.abc import Sequence
 
-import msgpack
-
 from core import __version__, query
+from core.fleet import demo_batches
 from core.rollup import ENGINE
 from core.store import Store, UnknownTenant
 from server.config import Config
@@ -46,36 +44,6 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]:
-    """A small fleet reporting every minute, with a few outages and faults, as batches."""
-    rng = random.Random(seed)
-    ids = [f"site-{i // 20:03d}/dev-{i:05d}" for i in range(devices)]
-    outages = {
-        dev: (rng.randrange(hours * 60), rng.randrange(5, 90))
-        for dev in rng.sample(range(devices), max(1, devices // 10))
-    }
-    start = now_s - hours * 3600 + 60  # the last frames arrive just before now
-    bodies: list[bytes] = []
-    frames: list[list[object]] = []
-    for minute in range(hours * 60):
-        t = start + minute * 60
-        for dev, device_id in enumerate(ids):
-            gap = outages.get(dev)
-            if gap and gap[0] <= minute < gap[0] + gap[1]:
-                continue
-            status = 3 if rng.random() < 0.0005 else 0
-            battery = max(0.0, 100 - minute / 60 - dev % 13)
-            frames.append([device_id, t + rng.random(), status, round(battery, 1), -60 - dev % 30])
-            if len(frames) == 1000:
-                bodies.append(
-                    msgpack.packb({"gateway": "demo-gw", "seq": len(bodies), "frames": frames})
-                )
-                frames = []
-    if frames:
-        bodies.append(msgpack.packb({"gateway": "demo-gw", "seq": len(bodies), "frames": frames}))
-    return bodies
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     now_ns = time.time_ns()
     with Store(args.data) as store:
@@ -83,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             tenant = store.tenant("demo")
         except UnknownTenant:
             tenant = store.add_tenant("demo")
-        bodies = _demo_batches(args.devices, args.hours, now_ns // NS, args.seed)
+        bodies = demo_batches(args.devices, args.hours, now_ns // NS, args.seed)
         started = time.perf_counter()
         accepted = 0
         for body in bodies:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support.live import REPO
+from server.testing import REPO
 from tests.support.tenants import FLEETS, revoke, seed
 
 APP = str(REPO / "dashboard" / "app.py")

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
-from tests.support.live import REPO, free_port
+from server.testing import REPO, free_port
 from tests.support.tenants import FLEETS, Seeded, revoke, seed
 
 pytestmark = pytest.mark.browser

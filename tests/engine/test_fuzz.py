@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.support.live import REPO
+from server.testing import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import msgpack
 import pytest
 
 from core.store import Store
-from tests.support.live import ProcessServer, provision, rss_mib
+from server.testing import ProcessServer, provision, rss_mib
 
 pytestmark = pytest.mark.slow
 

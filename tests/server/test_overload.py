@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from core.rollup import NO_EXTENSIONS
-from tests.support.live import ProcessServer, provision
+from server.testing import ProcessServer, provision
 
 pytestmark = pytest.mark.slow
 

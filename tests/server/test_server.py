@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from core.store import StoreError
 from server.client import GatewayClient, GatewayError
-from tests.support.live import REPO, provision, server_config, thread_server
+from server.testing import REPO, provision, server_config, thread_server
 
 
 def now_s() -> int:

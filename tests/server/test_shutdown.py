@@ -11,7 +11,7 @@ import pytest
 
 from core.store import Store
 from server.client import GatewayClient
-from tests.support.live import ProcessServer, provision
+from server.testing import ProcessServer, provision
 
 pytestmark = pytest.mark.slow
 

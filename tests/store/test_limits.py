@@ -13,7 +13,7 @@ import pytest
 
 from core.store import Store
 from server.client import GatewayClient, GatewayError
-from tests.support.live import provision, server_config, thread_server
+from server.testing import provision, server_config, thread_server
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import threading
 import msgpack
 
 from core.store import Store
-from tests.support.live import REPO
+from server.testing import REPO
 
 NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC
 NOW = NOW_S * 10**9

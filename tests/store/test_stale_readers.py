@@ -11,7 +11,7 @@ import msgpack
 import pytest
 
 from core.store import Store
-from tests.support.live import REPO
+from server.testing import REPO
 
 pytestmark = pytest.mark.slow
 

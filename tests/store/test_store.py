@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from core.dayblock import encode_bitmaps
 from core.store import _U32, Store, StoreError, Tenant
-from tests.support.live import REPO
+from server.testing import REPO
 from tests.support.store_export import export, uptime_part
 
 NOW_S = 1_795_348_800  # 2026-11-22 12:00:00 UTC

@@ -9,7 +9,8 @@ import time
 import msgpack
 import pytest
 
-from bench.e2e import E2EConfig, LoadSpec, encode_phase, report, run
+from bench.e2e import E2EConfig, report, run
+from bench.load import LoadSpec, encode_phase
 from core.rollup import RollupC, RollupPy
 
 

@@ -17,7 +17,7 @@ import pytest
 from bench import cli
 from bench.common import Turn, time_in_turns
 from bench.decode import CONTENDERS, DecodeConfig, run
-from bench.fleet import Fleet, Traffic
+from core.fleet import Fleet, Traffic
 from core.rollup import RollupC, RollupPy
 
 TINY = DecodeConfig(

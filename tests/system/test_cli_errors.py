@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.live import REPO
+from server.testing import REPO
 from uptally.cli import main
 
 

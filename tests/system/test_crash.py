@@ -18,7 +18,7 @@ import pytest
 from core import query
 from core.store import Store
 from server.client import GatewayClient
-from tests.support.live import ProcessServer, provision
+from server.testing import ProcessServer, provision
 
 pytestmark = pytest.mark.slow
 

@@ -3,18 +3,21 @@
 ``core`` (the domain and the engine) imports none of the others; ``server`` and ``dashboard``
 stand on ``core`` and not on each other; ``uptally`` (the command) composes them all and
 nothing imports it back, but ``bench``. The walk reads every import statement, those inside
-functions and ``TYPE_CHECKING`` blocks included, and Cython's ``cimport``s.
+functions and ``TYPE_CHECKING`` blocks included, and Cython's ``cimport``s; a second test
+imports every module of ``core`` and checks what got loaded, third-party packages included.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.live import REPO
+from server.testing import REPO
 
 MAY_IMPORT = {
     "core": {"core"},
@@ -75,3 +78,21 @@ def test_the_walk_finds_a_forbidden_import_wherever_it_hides(tmp_path: Path) -> 
         "core/late.py:3 imports server",
         "core/late.py:5 imports dashboard",
     ]
+
+
+SCRIPT = """
+import importlib, pkgutil, sys
+import core
+for module in pkgutil.walk_packages(core.__path__, "core."):
+    importlib.import_module(module.name)
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_core_loads_nothing_above_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "core" in loaded and "numpy" in loaded
+    assert not loaded & {"server", "dashboard", "bench", "uptally", "aiohttp", "streamlit"}

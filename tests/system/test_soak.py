@@ -15,7 +15,7 @@ import pytest
 
 from core.store import Store
 from server.client import GatewayClient
-from tests.support.live import ProcessServer, provision, rss_mib
+from server.testing import ProcessServer, provision, rss_mib
 
 pytestmark = pytest.mark.slow
 
