@@ -11,6 +11,9 @@ from core.dayblock import DayDelta
 __all__ = ["RollupC", "ENGINE"]
 
 ENGINE: Final = "c"
+#: reject numbers and warning bits of the C engine, by machine code (see core.errors)
+REJECT_NUMBER: dict[str, int]
+WARNING_BIT: dict[str, int]
 
 class RollupC:
     """One tenant's rollup: its device and firmware ids, heartbeats, and live day state."""

@@ -22,7 +22,13 @@ import numpy.typing as npt
 
 from core.batch import BATTERY_NONE, FW_NONE, NEW_DEVICE, RSSI_NONE, Batch, admit_into
 from core.dayblock import MS_PER_DAY, NS_PER_MS, STATS_DTYPE, DayDelta, empty_stats
-from core.errors import MalformedBatch, TooManyFrames, UnsupportedVersion
+from core.errors import (
+    REJECT_NUMBER,
+    WARNING_BIT,
+    MalformedBatch,
+    TooManyFrames,
+    UnsupportedVersion,
+)
 
 __all__ = ["RollupPy", "ENGINE"]
 
@@ -42,10 +48,23 @@ MAX_FIRMWARE = 65_535
 MAX_HEARTBEAT_S = 2**32 - 1
 UNKNOWN_IDS = "batch refers to a device or firmware id this rollup does not hold"
 
-# reject reason codes (indexes into core.errors.REJECT_REASONS)
-R_NOT_FRAME, R_DEV_MISSING, R_DEV_TYPE, R_DEV_EMPTY, R_DEV_LONG = 1, 2, 3, 4, 5
-R_TS_MISSING, R_TS_TYPE, R_TS_INVALID, R_TS_FUTURE, R_TS_OLD, R_TS_CLOSED, R_CAP = range(6, 13)
-W_STATUS, W_BATTERY, W_RSSI, W_FW = 1, 2, 4, 8
+# reject numbers and warning bits by machine code, from core.errors (each engine exposes the
+# two maps; core.rollup checks them against core.errors)
+R_NOT_FRAME = REJECT_NUMBER["not_a_frame"]
+R_DEV_MISSING = REJECT_NUMBER["device_missing"]
+R_DEV_TYPE = REJECT_NUMBER["device_type"]
+R_DEV_EMPTY = REJECT_NUMBER["device_empty"]
+R_DEV_LONG = REJECT_NUMBER["device_too_long"]
+R_TS_MISSING = REJECT_NUMBER["ts_missing"]
+R_TS_TYPE = REJECT_NUMBER["ts_type"]
+R_TS_INVALID = REJECT_NUMBER["ts_invalid"]
+R_TS_FUTURE = REJECT_NUMBER["ts_future"]
+R_TS_OLD = REJECT_NUMBER["ts_too_old"]
+R_TS_CLOSED = REJECT_NUMBER["ts_closed_month"]
+W_STATUS = WARNING_BIT["status"]
+W_BATTERY = WARNING_BIT["battery"]
+W_RSSI = WARNING_BIT["rssi"]
+W_FW = WARNING_BIT["firmware"]
 
 # map-form frame keys: field number (0 device, 1 ts, 2 status, 3 battery, 4 rssi, 5 firmware)
 # and whether the name is the short one

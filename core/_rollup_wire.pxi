@@ -32,7 +32,8 @@ cdef enum:
     E_FRAMES_TYPE
     E_NOMEM
 
-# reject reason codes and warning bits (core.errors tables)
+# reject numbers and warning bits (core.errors tables; REJECT_NUMBER and WARNING_BIT below
+# show them to core.rollup, which checks them against core.errors)
 cdef enum:
     R_NOT_FRAME = 1
     R_DEV_MISSING = 2
@@ -50,6 +51,22 @@ cdef enum:
     W_BATTERY = 2
     W_RSSI = 4
     W_FW = 8
+
+REJECT_NUMBER = {
+    "not_a_frame": R_NOT_FRAME,
+    "device_missing": R_DEV_MISSING,
+    "device_type": R_DEV_TYPE,
+    "device_empty": R_DEV_EMPTY,
+    "device_too_long": R_DEV_LONG,
+    "ts_missing": R_TS_MISSING,
+    "ts_type": R_TS_TYPE,
+    "ts_invalid": R_TS_INVALID,
+    "ts_future": R_TS_FUTURE,
+    "ts_too_old": R_TS_OLD,
+    "ts_closed_month": R_TS_CLOSED,
+    "device_cap": R_CAP,
+}
+WARNING_BIT = {"status": W_STATUS, "battery": W_BATTERY, "rssi": W_RSSI, "firmware": W_FW}
 
 cdef enum:
     MAX_DEVICE_LEN = 128

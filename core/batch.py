@@ -8,9 +8,9 @@ from typing import ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_REASONS, WARNING_REASONS
+from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_NUMBER, REJECT_REASONS, WARNING_REASONS
 
-R_CAP = REJECT_CODES.index("device_cap")
+R_CAP = REJECT_NUMBER["device_cap"]
 
 #: ``battery`` column value when the frame carried none (valid values are 0..1000, 0.1 %).
 BATTERY_NONE = -1
