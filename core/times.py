@@ -18,6 +18,9 @@ S_PER_DAY = 86_400
 MS_PER_DAY = S_PER_DAY * MS_PER_S
 NS_PER_DAY = S_PER_DAY * NS_PER_S
 
+#: A wire timestamp (int or float) from here on counts milliseconds, below it seconds.
+MS_THRESHOLD = 100_000_000_000
+
 #: The latest time a person may name: the end of year 9999 (what ISO 8601 dates can say).
 LAST_S = 253_402_300_800
 
