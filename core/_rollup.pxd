@@ -29,7 +29,7 @@ cdef extern from "_rollup_wire.h":
     int upt_utoa(uint64_t, unsigned char *) noexcept nogil
     const int64_t UPT_INT64_MAX, UPT_INT32_MIN, UPT_INT32_MAX, UPT_UINT32_MAX
     const uint64_t UPT_MASK32, UPT_MASK34, UPT_MS_THRESHOLD, UPT_SEC_CLAMP, UPT_MS_CLAMP
-    const int64_t UPT_NS_PER_DAY, UPT_NS_PER_S, UPT_NS_PER_MS, UPT_MS_PER_DAY
+    const int64_t UPT_S_PER_DAY, UPT_NS_PER_DAY, UPT_NS_PER_S, UPT_NS_PER_MS, UPT_MS_PER_DAY
 
 
 # --- wire ------------------------------------------------------------------------------------

@@ -196,6 +196,8 @@ UPT_INLINE int upt_utf8_ok(const unsigned char *s, size_t n) {
 #define UPT_MS_THRESHOLD 100000000000ULL
 #define UPT_SEC_CLAMP 9223372035ULL
 #define UPT_MS_CLAMP 9223372036853ULL
+/* time units: core/times.py is their source; core.rollup checks these against it */
+#define UPT_S_PER_DAY 86400LL
 #define UPT_NS_PER_DAY 86400000000000LL
 #define UPT_NS_PER_S 1000000000LL
 #define UPT_NS_PER_MS 1000000LL

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from core import _rollup_py
 from core._rollup_py import RollupPy
 from core.errors import check_engine_codes
+from core.times import check_engine_units
 
 NO_EXTENSIONS = bool(os.environ.get("UPTALLY_NO_EXTENSIONS")) or (
     platform.python_implementation() != "CPython"
 )
 
-# both engines number rejects and warnings as core.errors does, or the engine is not used
+# both engines number rejects and warnings as core.errors does, and the Cython one counts
+# time in the units of core.times, or the engine is not used
 check_engine_codes("core._rollup_py", _rollup_py.REJECT_NUMBER, _rollup_py.WARNING_BIT)
 
 RollupC: type[RollupPy] | None
@@ -34,6 +36,7 @@ else:
             getattr(_rollup, "REJECT_NUMBER", {}),  # none in an extension built before them
             getattr(_rollup, "WARNING_BIT", {}),
         )
+        check_engine_units("core._rollup", getattr(_rollup, "TIME_UNITS", {}))
         RollupC = _rollup.RollupC  # type: ignore[assignment]
     except ImportError:  # not built, or built from other tables: the twin does the work
         RollupC = None

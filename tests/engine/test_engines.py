@@ -1,7 +1,13 @@
 import pytest
 
-from core import _rollup_py, rollup
+from core import _rollup_py, rollup, times
 from core.errors import REJECT_NUMBER, WARNING_BIT, check_engine_codes
+from core.times import check_engine_units
+
+UNITS = {
+    name: getattr(times, name)
+    for name in ("S_PER_DAY", "NS_PER_S", "NS_PER_MS", "MS_PER_DAY", "NS_PER_DAY", "MS_THRESHOLD")
+}
 
 
 def test_extension_loaded_unless_switched_off() -> None:
@@ -42,3 +48,26 @@ def test_an_engine_with_other_codes_is_refused(
 ) -> None:
     with pytest.raises(ImportError, match="codes differ from core.errors"):
         check_engine_codes("tampered", rejects, warnings)
+
+
+def test_the_c_engine_counts_time_in_the_units_of_core_times() -> None:
+    if rollup.NO_EXTENSIONS:
+        pytest.skip("no C engine in this run")
+    from core import _rollup
+
+    check_engine_units("core._rollup", _rollup.TIME_UNITS)
+
+
+@pytest.mark.parametrize(
+    "units",
+    [
+        {**UNITS, "NS_PER_MS": 1_000},  # a wrong value
+        {k: v for k, v in UNITS.items() if k != "MS_THRESHOLD"},  # one the engine needs, gone
+        {**UNITS, "NS_PER_WEEK": 7},  # one core.times does not have
+        {},  # an extension built before it exposed its units
+    ],
+    ids=["wrong", "missing", "unknown", "none"],
+)
+def test_an_engine_with_other_time_units_is_refused(units: dict[str, int]) -> None:
+    with pytest.raises(ImportError, match="time units differ from core.times"):
+        check_engine_units("tampered", units)
