@@ -1,5 +1,6 @@
 """Builds the Cython rollup engine unless UPTALLY_NO_EXTENSIONS is set."""
 
+import glob
 import os
 
 from setuptools import Extension, setup
@@ -18,7 +19,9 @@ else:
             Extension(
                 "core._rollup",
                 ["core/_rollup.pyx"],
-                include_dirs=[numpy.get_include()],
+                include_dirs=["core", numpy.get_include()],
+                # a change to the C header (or an included part) rebuilds the extension
+                depends=["core/_rollup_wire.h", "core/_rollup.pxd", *glob.glob("core/*.pxi")],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
                 + ([("CYTHON_TRACE_NOGIL", "1")] if debug else []),
                 extra_compile_args=["-O3"],

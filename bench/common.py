@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.times import NS_PER_S
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 
@@ -42,12 +44,12 @@ class Measurement:
     @property
     def best_fps(self) -> float:
         """Frames per second of the fastest repeat."""
-        return self.frames * 1e9 / self.best_ns
+        return self.frames * NS_PER_S / self.best_ns
 
     @property
     def median_fps(self) -> float:
         """Frames per second of the median repeat."""
-        return self.frames * 1e9 / self.median_ns
+        return self.frames * NS_PER_S / self.median_ns
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -52,14 +52,13 @@ import msgspec
 
 from bench.common import REPO, Turn, environment, rate, rss_bytes, time_in_turns, time_repeats
 from core.fleet import BatchSet, Fleet, FrameForm, Traffic
+from core.times import MS_THRESHOLD, NS_PER_S, S_PER_DAY, slots_per_day
 
 NAME = "decode"
 DESCRIPTION = "decode+apply throughput of the rollup engines vs a baseline and msgspec"
 
-NS_PER_S = 1_000_000_000
-MS_THRESHOLD = 100_000_000_000  # wire timestamps from here on are milliseconds
 MAX_FUTURE_S = 300
-MAX_BACKFILL_S = 7 * 86_400
+MAX_BACKFILL_S = 7 * S_PER_DAY
 
 Log = Callable[[str], object]
 
@@ -187,7 +186,7 @@ class BaselineContender(Contender):
     def __init__(self, form: FrameForm, slot_s: int) -> None:
         self.form = form
         self.slot_s = slot_s
-        self.slots_per_day = 86_400 // slot_s
+        self.slots_per_day = slots_per_day(slot_s)
         self.by_day: dict[int, dict[str, bytearray]] = {}
 
     def reset(self) -> None:

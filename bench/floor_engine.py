@@ -50,6 +50,7 @@ import numpy.typing as npt
 from bench.common import Measurement, Turn, environment, rate, time_in_turns
 from bench.decode import EngineContender, engine_class
 from core.fleet import BatchSet, Fleet, Traffic
+from core.times import S_PER_DAY
 
 NAME = "floor_engine"
 DESCRIPTION = "decode+apply of compact frames in plain C (bench/floor_engine.c) vs the engine"
@@ -223,7 +224,7 @@ class Floor:
         offs[1:] = np.cumsum([len(k) for k in keys])
         self.lib = lib
         self.n_ids = len(ids)
-        self.width = (86_400 // slot_s + 7) // 8
+        self.width = (S_PER_DAY // slot_s + 7) // 8
         self.n_batches = 0
         self.handle = lib.floor_open(
             len(keys), b"".join(keys), offs.ctypes.data, slot_s, heartbeat_s
@@ -325,8 +326,8 @@ def differences(ids: list[str], got: DayState, want: DayState) -> list[str]:
 
 def one_day(traffic: Traffic, cfg: FloorConfig) -> bool:
     """Whether the traffic so far, and the coverage of its last frames, is one UTC day."""
-    day = traffic.start_s // 86_400
-    return (traffic.clock_s + cfg.heartbeat_s) // 86_400 == day
+    day = traffic.start_s // S_PER_DAY
+    return (traffic.clock_s + cfg.heartbeat_s) // S_PER_DAY == day
 
 
 def check_shapes(

@@ -24,7 +24,16 @@ import numpy as np
 from core import query
 from core.dayblock import STATS_DTYPE, DayDelta, decode_bitmaps, empty_stats
 from core.rollup import ENGINE
-from core.store import NS_PER_S, Store
+from core.store import Store
+from core.times import (
+    MS_PER_DAY,
+    MS_PER_S,
+    NS_PER_DAY,
+    NS_PER_MS,
+    NS_PER_S,
+    S_PER_DAY,
+    slots_per_day,
+)
 
 DESCRIPTION = "uptime queries over stored day blocks (day x 10k devices, month x fleet)"
 
@@ -57,7 +66,7 @@ def _fleet_day(day: int, n: int, rng: np.random.Generator, slots: int) -> DayDel
     live = ~silent
     stats["frames"][live] = slots
     stats["first_ms"][live] = 0
-    stats["last_ms"][live] = 86_399_000
+    stats["last_ms"][live] = MS_PER_DAY - MS_PER_S  # the last second of the day
     stats["last_status"][live] = 0
     assert stats.dtype == STATS_DTYPE
     return DayDelta(day, np.arange(n, dtype=np.uint32), cov, fault, stats)
@@ -69,8 +78,8 @@ def build(path: str, devices: int, days: int) -> tuple[Store, int, float]:
     t0 = time.perf_counter()
     store.add_devices(tenant.id, [f"site-{i // 200:03d}/dev-{i:05d}" for i in range(devices)])
     rng = np.random.default_rng(42)
-    today = NOW_S // 86_400
-    n_slots = 86_400 // tenant.slot_s
+    today = NOW_S // S_PER_DAY
+    n_slots = slots_per_day(tenant.slot_s)
     for day in range(today - days, today):
         store.merge_days(tenant.id, [_fleet_day(day, devices, rng, n_slots)])
     return store, tenant.id, time.perf_counter() - t0
@@ -81,7 +90,7 @@ def _time(work: Any, repeat: int) -> tuple[list[float], Any]:
     for _ in range(repeat):
         t0 = time.perf_counter_ns()
         result = work()
-        times.append((time.perf_counter_ns() - t0) / 1e6)
+        times.append((time.perf_counter_ns() - t0) / NS_PER_MS)
     return times, result
 
 
@@ -107,11 +116,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             f"query bench ({ENGINE} engine installed): {devices:,} devices x {days} days, "
             f"built in {build_s:.1f} s"
         )
-        today = NOW_S // 86_400
+        today = NOW_S // S_PER_DAY
         day = today - 1
         now = NOW_S * NS_PER_S
-        day_span = (day * 86_400 * NS_PER_S, (day + 1) * 86_400 * NS_PER_S)
-        month_span = ((today - days) * 86_400 * NS_PER_S, today * 86_400 * NS_PER_S)
+        day_span = (day * NS_PER_DAY, (day + 1) * NS_PER_DAY)
+        month_span = ((today - days) * NS_PER_DAY, today * NS_PER_DAY)
         subset = list(range(day_devices))
 
         day_ms, day_table = _time(

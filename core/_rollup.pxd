@@ -5,6 +5,33 @@ from cpython.pythread cimport PyThread_type_lock
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
+# --- C helpers -------------------------------------------------------------------------------
+
+# Byte loads, the hash, UTF-8 checks and the wire constants, in C (core/_rollup_wire.h).
+cdef extern from "_rollup_wire.h":
+    bint UPT_LIKELY(bint) noexcept nogil
+    bint UPT_UNLIKELY(bint) noexcept nogil
+    void UPT_PREFETCH(const void *) noexcept nogil
+    void UPT_PREFETCH_W(const void *) noexcept nogil
+    uint32_t upt_be16(const unsigned char *) noexcept nogil
+    uint32_t upt_be32(const unsigned char *) noexcept nogil
+    uint64_t upt_be64(const unsigned char *) noexcept nogil
+    uint64_t upt_load64(const unsigned char *) noexcept nogil
+    double upt_f32(uint32_t) noexcept nogil
+    double upt_f64(uint64_t) noexcept nogil
+    uint64_t upt_hash(const unsigned char *, size_t, uint64_t) noexcept nogil
+    uint64_t upt_hash_acc(const unsigned char *, size_t, uint64_t, uint64_t *) noexcept nogil
+    bint UPT_ASCII(uint64_t) noexcept nogil
+    bint upt_utf8_ok(const unsigned char *, size_t) noexcept nogil
+    bint upt_eq(const unsigned char *, const unsigned char *, size_t) noexcept nogil
+    double upt_round_even(double) noexcept nogil
+    double upt_floor_pos(double) noexcept nogil
+    int upt_utoa(uint64_t, unsigned char *) noexcept nogil
+    const int64_t UPT_INT64_MAX, UPT_INT32_MIN, UPT_INT32_MAX, UPT_UINT32_MAX
+    const uint64_t UPT_MASK32, UPT_MASK34, UPT_MS_THRESHOLD, UPT_SEC_CLAMP, UPT_MS_CLAMP
+    const int64_t UPT_S_PER_DAY, UPT_NS_PER_DAY, UPT_NS_PER_S, UPT_NS_PER_MS, UPT_MS_PER_DAY
+
+
 # --- wire ------------------------------------------------------------------------------------
 
 # One msgpack value head, as read by read_value(). Scalars and str/bin/ext payloads are

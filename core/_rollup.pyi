@@ -11,6 +11,11 @@ from core.dayblock import DayDelta
 __all__ = ["RollupC", "ENGINE"]
 
 ENGINE: Final = "c"
+#: reject numbers and warning bits of the C engine, by machine code (see core.errors)
+REJECT_NUMBER: dict[str, int]
+WARNING_BIT: dict[str, int]
+#: time units of the C engine, by their names in core.times
+TIME_UNITS: dict[str, int]
 
 class RollupC:
     """One tenant's rollup: its device and firmware ids, heartbeats, and live day state."""

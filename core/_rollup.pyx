@@ -85,6 +85,17 @@ def _check_layout():
 
 _check_layout()
 
+#: The time units of the C code (_rollup_wire.h), by their names in core.times: core.rollup
+#: checks them against it before it uses this engine.
+TIME_UNITS = {
+    "S_PER_DAY": UPT_S_PER_DAY,
+    "NS_PER_S": UPT_NS_PER_S,
+    "NS_PER_MS": UPT_NS_PER_MS,
+    "MS_PER_DAY": UPT_MS_PER_DAY,
+    "NS_PER_DAY": UPT_NS_PER_DAY,
+    "MS_THRESHOLD": UPT_MS_THRESHOLD,
+}
+
 _ERRORS = {
     E_TRUNC: (MalformedBatch, "not valid msgpack: data ends inside a value"),
     E_RESERVED: (MalformedBatch, "not valid msgpack: reserved byte 0xc1"),
@@ -105,6 +116,7 @@ cdef Py_ssize_t NEW_DEVICE_C = NEW_DEVICE  # the dev column's flag of a new devi
 
 
 cdef object _INT64_MAX = 2**63 - 1
+cdef object _NS_PER_S = UPT_NS_PER_S
 cdef object _MAX_HEARTBEAT_S = 2**32 - 1
 
 
@@ -245,7 +257,7 @@ cdef class RollupC:
         self._setup(60, 60, 0)
 
     def __init__(self, slot_s: int = 60, heartbeat_s: int = 60, device_cap: int = 0) -> None:
-        if slot_s <= 0 or 86_400 % slot_s:
+        if slot_s <= 0 or UPT_S_PER_DAY % slot_s:
             raise ValueError("slot_s must divide a day (86,400 s)")
         if heartbeat_s <= 0:
             raise ValueError("heartbeat_s must be positive")
@@ -258,14 +270,14 @@ cdef class RollupC:
         cdef uint64_t x
         self._release_all()
         self.slot_s = slot_s
-        self.slot_ns = slot_s * 1_000_000_000
-        self.slots_per_day = 86_400 // slot_s
+        self.slot_ns = slot_s * UPT_NS_PER_S
+        self.slots_per_day = UPT_S_PER_DAY // slot_s
         self.default_heartbeat_s = heartbeat_s
         self.device_cap = device_cap
         # floor(x / slot_s) for a second of the day x: a multiply and a shift (exact, since
         # x and slot_s are below 2**17; checked all the same)
         self._slot_magic = ((<uint64_t>1 << 34) + <uint64_t>slot_s - 1) // <uint64_t>slot_s
-        for x in range(86_400):
+        for x in range(<uint64_t>UPT_S_PER_DAY):
             if (x * self._slot_magic) >> 34 != x // <uint64_t>slot_s:
                 raise AssertionError("slot reciprocal is not exact")
         seeds = os.urandom(16)
@@ -436,8 +448,8 @@ cdef class RollupC:
         cdef int64_t t
         cdef cnp.ndarray reasons, warn, dev, ts, status, battery, rssi, fw
         lim.max_frames = _clamp(max_frames, -1) if max_frames < (1 << 40) else (1 << 40)
-        lim.future_max = _clamp(now_ns + max_future_skew_s * 1_000_000_000, -1)
-        lim.old_max = _clamp(now_ns - max_backfill_s * 1_000_000_000 - 1, -1)
+        lim.future_max = _clamp(now_ns + max_future_skew_s * _NS_PER_S, -1)
+        lim.old_max = _clamp(now_ns - max_backfill_s * _NS_PER_S - 1, -1)
         lim.closed_max = _clamp(closed_before_ns - 1, -1)
         memset(&sc, 0, sizeof(Scratch))
         memset(&fresh, 0, sizeof(Interner))

@@ -21,8 +21,23 @@ import numpy as np
 import numpy.typing as npt
 
 from core.batch import BATTERY_NONE, FW_NONE, NEW_DEVICE, RSSI_NONE, Batch, admit_into
-from core.dayblock import MS_PER_DAY, NS_PER_MS, STATS_DTYPE, DayDelta, empty_stats
-from core.errors import MalformedBatch, TooManyFrames, UnsupportedVersion
+from core.dayblock import STATS_DTYPE, DayDelta, empty_stats
+from core.errors import (
+    REJECT_NUMBER,
+    WARNING_BIT,
+    MalformedBatch,
+    TooManyFrames,
+    UnsupportedVersion,
+)
+from core.times import (
+    MS_PER_DAY,
+    MS_THRESHOLD,
+    NS_PER_DAY,
+    NS_PER_MS,
+    NS_PER_S,
+    S_PER_DAY,
+    slots_per_day,
+)
 
 __all__ = ["RollupPy", "ENGINE"]
 
@@ -32,7 +47,6 @@ ENGINE = "py"
 NIL, BOOL, INT, FLOAT, STR, BIN, EXT, ARRAY, MAP, BAD = range(10)
 
 INT64_MAX = 2**63 - 1
-MS_THRESHOLD = 100_000_000_000
 SEC_CLAMP = 9_223_372_035  # seconds past which a time saturates to INT64_MAX ns
 MS_CLAMP = 9_223_372_036_853  # milliseconds past which the same
 MAX_DEVICE_LEN = 128
@@ -42,10 +56,23 @@ MAX_FIRMWARE = 65_535
 MAX_HEARTBEAT_S = 2**32 - 1
 UNKNOWN_IDS = "batch refers to a device or firmware id this rollup does not hold"
 
-# reject reason codes (indexes into core.errors.REJECT_REASONS)
-R_NOT_FRAME, R_DEV_MISSING, R_DEV_TYPE, R_DEV_EMPTY, R_DEV_LONG = 1, 2, 3, 4, 5
-R_TS_MISSING, R_TS_TYPE, R_TS_INVALID, R_TS_FUTURE, R_TS_OLD, R_TS_CLOSED, R_CAP = range(6, 13)
-W_STATUS, W_BATTERY, W_RSSI, W_FW = 1, 2, 4, 8
+# reject numbers and warning bits by machine code, from core.errors (each engine exposes the
+# two maps; core.rollup checks them against core.errors)
+R_NOT_FRAME = REJECT_NUMBER["not_a_frame"]
+R_DEV_MISSING = REJECT_NUMBER["device_missing"]
+R_DEV_TYPE = REJECT_NUMBER["device_type"]
+R_DEV_EMPTY = REJECT_NUMBER["device_empty"]
+R_DEV_LONG = REJECT_NUMBER["device_too_long"]
+R_TS_MISSING = REJECT_NUMBER["ts_missing"]
+R_TS_TYPE = REJECT_NUMBER["ts_type"]
+R_TS_INVALID = REJECT_NUMBER["ts_invalid"]
+R_TS_FUTURE = REJECT_NUMBER["ts_future"]
+R_TS_OLD = REJECT_NUMBER["ts_too_old"]
+R_TS_CLOSED = REJECT_NUMBER["ts_closed_month"]
+W_STATUS = WARNING_BIT["status"]
+W_BATTERY = WARNING_BIT["battery"]
+W_RSSI = WARNING_BIT["rssi"]
+W_FW = WARNING_BIT["firmware"]
 
 # map-form frame keys: field number (0 device, 1 ts, 2 status, 3 battery, 4 rssi, 5 firmware)
 # and whether the name is the short one
@@ -206,8 +233,8 @@ def time_ns(kind: int, value: Any, buf: bytes) -> int:
         if value < 0:
             return -2
         if value >= MS_THRESHOLD:
-            return INT64_MAX if value > MS_CLAMP else value * 1_000_000
-        return INT64_MAX if value > SEC_CLAMP else value * 1_000_000_000
+            return INT64_MAX if value > MS_CLAMP else value * NS_PER_MS
+        return INT64_MAX if value > SEC_CLAMP else value * NS_PER_S
     if kind == FLOAT:
         if math.isnan(value) or math.isinf(value) or value < 0:
             return -2
@@ -216,16 +243,16 @@ def time_ns(kind: int, value: Any, buf: bytes) -> int:
         if value >= MS_THRESHOLD:
             if whole > MS_CLAMP:
                 return INT64_MAX
-            return whole * 1_000_000 + math.floor(frac * 1e6)
+            return whole * NS_PER_MS + math.floor(frac * 1e6)
         if whole > SEC_CLAMP:
             return INT64_MAX
-        return whole * 1_000_000_000 + math.floor(frac * 1e9)
+        return whole * NS_PER_S + math.floor(frac * 1e9)
     if kind == EXT:
         ext_type, start, n = value
         if ext_type != -1:
             return -1
         if n == 4:
-            return struct.unpack_from(">I", buf, start)[0] * 1_000_000_000
+            return struct.unpack_from(">I", buf, start)[0] * NS_PER_S
         if n == 8:
             raw = struct.unpack_from(">Q", buf, start)[0]
             nsec, sec = raw >> 34, raw & 0x3_FFFF_FFFF
@@ -233,9 +260,9 @@ def time_ns(kind: int, value: Any, buf: bytes) -> int:
             nsec, sec = struct.unpack_from(">Iq", buf, start)
         else:
             return -1
-        if sec < 0 or nsec > 999_999_999:
+        if sec < 0 or nsec >= NS_PER_S:
             return -2
-        return INT64_MAX if sec > SEC_CLAMP else sec * 1_000_000_000 + nsec
+        return INT64_MAX if sec > SEC_CLAMP else sec * NS_PER_S + nsec
     return -1
 
 
@@ -293,12 +320,12 @@ class RollupPy:
     engine = ENGINE
 
     def __init__(self, slot_s: int = 60, heartbeat_s: int = 60, device_cap: int = 0) -> None:
-        if slot_s <= 0 or 86_400 % slot_s:
+        if slot_s <= 0 or S_PER_DAY % slot_s:
             raise ValueError("slot_s must divide a day (86,400 s)")
         _check_heartbeat(heartbeat_s)
         self.slot_s = slot_s
-        self.slot_ns = slot_s * 1_000_000_000
-        self.slots_per_day = 86_400 // slot_s
+        self.slot_ns = slot_s * NS_PER_S
+        self.slots_per_day = slots_per_day(slot_s)
         self.default_heartbeat_s = heartbeat_s
         self.device_cap = device_cap
         self._devices = _Interner(0)
@@ -335,7 +362,7 @@ class RollupPy:
             if not 0 < len(key) <= MAX_DEVICE_LEN:
                 raise ValueError("device id must be 1..128 bytes of UTF-8")
             idx = self._devices.add(key)
-            self._heartbeat_ns.append(self.default_heartbeat_s * 1_000_000_000)
+            self._heartbeat_ns.append(self.default_heartbeat_s * NS_PER_S)
         return idx
 
     @property
@@ -363,11 +390,11 @@ class RollupPy:
     def set_heartbeat(self, dev: int, heartbeat_s: int) -> None:
         _check_heartbeat(heartbeat_s)
         with self._lock:
-            self._heartbeat_ns[dev] = heartbeat_s * 1_000_000_000
+            self._heartbeat_ns[dev] = heartbeat_s * NS_PER_S
 
     def heartbeat_s(self, dev: int) -> int:
         with self._lock:
-            return self._heartbeat_ns[dev] // 1_000_000_000
+            return self._heartbeat_ns[dev] // NS_PER_S
 
     # --- decoding --------------------------------------------------------------------------
 
@@ -378,7 +405,7 @@ class RollupPy:
         *,
         max_frames: int = 100_000,
         max_future_skew_s: int = 300,
-        max_backfill_s: int = 7 * 86_400,
+        max_backfill_s: int = 7 * S_PER_DAY,
         closed_before_ns: int = 0,
     ) -> Batch:
         """Decode and judge one batch body; raise a ``BatchError`` if it is refused whole."""
@@ -393,8 +420,8 @@ class RollupPy:
         frames: list[list[Any]] | None = None
         frames_kind = NIL
         bounds = (
-            now_ns + max_future_skew_s * 1_000_000_000,
-            now_ns - max_backfill_s * 1_000_000_000,
+            now_ns + max_future_skew_s * NS_PER_S,
+            now_ns - max_backfill_s * NS_PER_S,
         )
         for _ in range(n_keys):
             kkind, kval, pos = read_scalar(buf, pos)
@@ -677,7 +704,7 @@ class RollupPy:
                 bits = self._day(dev, slot // spd)[1]
                 i = slot % spd
                 bits[i >> 3] |= 1 << (i & 7)
-            day = t // (MS_PER_DAY * NS_PER_MS)
+            day = t // NS_PER_DAY
             ms = t // NS_PER_MS - day * MS_PER_DAY
             row = self._day(dev, day)[2]
             row["frames"] += 1

@@ -8,9 +8,9 @@ from typing import ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_REASONS, WARNING_CODES, WARNING_REASONS
+from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_NUMBER, REJECT_REASONS, WARNING_REASONS
 
-R_CAP = REJECT_CODES.index("device_cap")
+R_CAP = REJECT_NUMBER["device_cap"]
 
 #: ``battery`` column value when the frame carried none (valid values are 0..1000, 0.1 %).
 BATTERY_NONE = -1
@@ -111,15 +111,6 @@ class Batch:
             self._errors = out[:MAX_ERRORS]
         return self._errors
 
-    def summary(self) -> dict[str, object]:
-        """The response body of the wire format (without ``duplicate``)."""
-        return {
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "warnings": self.warnings,
-            "errors": self.errors,
-        }
-
     def columns_bytes(self) -> bytes:
         """The accepted frames as one compact byte string (the log record)."""
         if self._log is None:
@@ -155,9 +146,6 @@ class Batch:
         dev, ts, status, battery, rssi, fw = cols
         empty = np.zeros(n, np.uint8)
         return cls(gateway, seq, None, empty, empty.copy(), dev, ts, status, battery, rssi, fw)
-
-
-WARNING_BITS = {code: 1 << i for i, code in enumerate(WARNING_CODES)}
 
 
 class Admitting(Protocol):

@@ -19,9 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-NS_PER_MS = 1_000_000
-MS_PER_DAY = 86_400_000
-NS_PER_DAY = 86_400 * 1_000_000_000
+from core.times import MS_PER_DAY as MS_PER_DAY  # imported from here by core.store
 
 #: One device-day of counters. ``*_ms`` fields are milliseconds into the UTC day, -1 for none.
 STATS_DTYPE = np.dtype(

@@ -32,6 +32,8 @@ from typing import Any, Literal
 import msgpack
 import numpy as np
 
+from core.times import NS_PER_S, S_PER_DAY, S_PER_HOUR
+
 __all__ = [
     "BatchSet",
     "BodyFactory",
@@ -46,12 +48,11 @@ __all__ = [
 FrameForm = Literal["compact", "map"]
 TsUnit = Literal["s", "ms"]
 
-NS_PER_S = 1_000_000_000
 #: How far after the newest frame of a batch the simulated server clock is, in seconds.
 NOW_LAG_S = 1
 #: Offsets of rejected timestamps from the batch's ``now``: an hour ahead, eight days back.
-BAD_FUTURE_S = 3_600
-BAD_OLD_S = 8 * 86_400
+BAD_FUTURE_S = S_PER_HOUR
+BAD_OLD_S = 8 * S_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ def demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]
         dev: (rng.randrange(hours * 60), rng.randrange(5, 90))
         for dev in rng.sample(range(devices), max(1, devices // 10))
     }
-    start = now_s - hours * 3600 + 60  # the last frames arrive just before now
+    start = now_s - hours * S_PER_HOUR + 60  # the last frames arrive just before now
     bodies: list[bytes] = []
     frames: list[list[object]] = []
     for minute in range(hours * 60):

@@ -22,7 +22,8 @@ import numpy.typing as npt
 
 from core.batch import BATTERY_NONE, RSSI_NONE
 from core.dayblock import KIND_EMPTY, KIND_FULL
-from core.store import NS_PER_MS, NS_PER_S, Store
+from core.store import Store
+from core.times import NS_PER_MS, NS_PER_S, S_PER_HOUR, slots_per_day
 
 Int64s = npt.NDArray[np.int64]
 
@@ -80,7 +81,7 @@ def _scope(
 ) -> Scope:
     tenant = store.tenants[tenant_id]
     slot_ns = tenant.slot_s * NS_PER_S
-    n_slots = 86_400 // tenant.slot_s
+    n_slots = slots_per_day(tenant.slot_s)
     if devices is None:
         state = store.devstate(tenant_id)
         devs = np.arange(len(state), dtype=np.int64)
@@ -293,7 +294,7 @@ def series(
     if granularity == "day":
         bucket_slots = scope.n_slots
     elif granularity == "hour":
-        if 3_600 % (scope.slot_ns // NS_PER_S):
+        if S_PER_HOUR % (scope.slot_ns // NS_PER_S):
             raise ValueError("hour buckets need a slot width that divides an hour")
         bucket_slots = scope.n_slots // 24
     else:

@@ -8,6 +8,7 @@ People read ISO 8601 (``iso``) and write ISO 8601 or Unix seconds (``parse_time`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 NS_PER_S = 1_000_000_000
@@ -18,10 +19,21 @@ S_PER_DAY = 86_400
 MS_PER_DAY = S_PER_DAY * MS_PER_S
 NS_PER_DAY = S_PER_DAY * NS_PER_S
 
+#: A wire timestamp (int or float) from here on counts milliseconds, below it seconds.
+MS_THRESHOLD = 100_000_000_000
+
 #: The latest time a person may name: the end of year 9999 (what ISO 8601 dates can say).
 LAST_S = 253_402_300_800
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check_engine_units(engine: str, units: Mapping[str, int]) -> None:
+    """Raise ImportError unless ``units`` (an engine's own copy of constants of this module,
+    by name) are these constants and include at least the ones every engine needs."""
+    needed = {"S_PER_DAY", "NS_PER_S", "NS_PER_MS", "MS_PER_DAY", "NS_PER_DAY", "MS_THRESHOLD"}
+    if not needed <= units.keys() or any(globals().get(k) != v for k, v in units.items()):
+        raise ImportError(f"{engine}: time units differ from core.times")
 
 
 def day_of(ns: int) -> int:

@@ -18,7 +18,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from core import query
-from core.store import NS_PER_S, Store, Tenant, Token, UnknownTenant
+from core.store import Store, Tenant, Token, UnknownTenant
+from core.times import NS_PER_S, S_PER_DAY, S_PER_HOUR
 
 #: What the status column says, in the order the fleet table counts them.
 STATES = ("online", "fault", "offline", "inactive")
@@ -87,7 +88,9 @@ def fleet(store: Store, token: Token, now_ns: int, hours: int = 24) -> pd.DataFr
     rows = []
     for tenant in visible_tenants(store, token):
         status = query.current_status(store, tenant.id, now_ns)
-        table = query.uptime(store, tenant.id, now_ns - hours * 3600 * NS_PER_S, now_ns, now_ns)
+        table = query.uptime(
+            store, tenant.id, now_ns - hours * S_PER_HOUR * NS_PER_S, now_ns, now_ns
+        )
         rows.append(
             {
                 "tenant": tenant.name,
@@ -137,7 +140,7 @@ def uptime_series(
 ) -> pd.DataFrame:
     """Fleet uptime per hour (periods up to a week, where slots divide an hour) or per day."""
     tenant = tenant_for(store, token, tenant_name)
-    hourly = end_ns - start_ns <= 7 * 86_400 * NS_PER_S and 3_600 % tenant.slot_s == 0
+    hourly = end_ns - start_ns <= 7 * S_PER_DAY * NS_PER_S and S_PER_HOUR % tenant.slot_s == 0
     found = query.series(
         store,
         tenant.id,

@@ -7,7 +7,8 @@ import time
 
 import streamlit as st
 
-from core.store import NS_PER_S, Store, Token
+from core.store import Store, Token
+from core.times import NS_PER_S
 from dashboard import data
 
 #: Figures are cached this long; the store's checkpoints come every few seconds.

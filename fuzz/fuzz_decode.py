@@ -24,9 +24,10 @@ import numpy as np
 with atheris.instrument_imports():
     from core.errors import BatchError
     from core.rollup import NO_EXTENSIONS, RollupC, RollupPy
+    from core.times import NS_PER_S, S_PER_HOUR
 
-NOW = 1_795_348_800 * 10**9
-T = NOW // 10**9 - 3_600
+NOW = 1_795_348_800 * NS_PER_S
+T = NOW // NS_PER_S - S_PER_HOUR
 COLUMNS = ("reasons", "warnings_mask", "dev", "ts", "status", "battery", "rssi", "fw")
 
 

@@ -14,9 +14,8 @@ from core import __version__, query
 from core.fleet import demo_batches
 from core.rollup import ENGINE
 from core.store import Store, UnknownTenant
+from core.times import NS_PER_S, S_PER_HOUR
 from server.config import Config
-
-NS = 1_000_000_000
 
 
 class CommandError(Exception):
@@ -51,7 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             tenant = store.tenant("demo")
         except UnknownTenant:
             tenant = store.add_tenant("demo")
-        bodies = demo_batches(args.devices, args.hours, now_ns // NS, args.seed)
+        bodies = demo_batches(args.devices, args.hours, now_ns // NS_PER_S, args.seed)
         started = time.perf_counter()
         accepted = 0
         for body in bodies:
@@ -84,7 +83,7 @@ def _demo_tokens(store: Store, tenant_id: int, data: str) -> None:
 
 
 def _summary(store: Store, tenant_id: int, now_ns: int, hours: int) -> None:
-    start = now_ns - hours * 3600 * NS
+    start = now_ns - hours * S_PER_HOUR * NS_PER_S
     table = query.uptime(store, tenant_id, start, now_ns, now_ns)
     fleet = table.fleet_percent
     print(

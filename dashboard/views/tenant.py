@@ -1,7 +1,8 @@
 import pandas as pd
 import streamlit as st
 
-from core.store import NS_PER_S, Store, Token
+from core.store import Store, Token
+from core.times import NS_PER_S, S_PER_DAY
 from dashboard import data, session
 
 PERIODS = {"24 hours": 1, "7 days": 7, "30 days": 30}
@@ -11,7 +12,7 @@ PERIODS = {"24 hours": 1, "7 days": 7, "30 days": 30}
 def figures(
     _store: Store, token: Token, tenant: str, days: int, now_ns: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    start = now_ns - days * 86_400 * NS_PER_S
+    start = now_ns - days * S_PER_DAY * NS_PER_S
     return (
         data.devices(_store, token, tenant, start, now_ns, now_ns),
         data.uptime_series(_store, token, tenant, start, now_ns, now_ns),

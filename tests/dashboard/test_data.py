@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from core import query
-from core.store import NS_PER_S, Store, StoreError
+from core.store import Store, StoreError
+from core.times import NS_PER_S
 from dashboard import data
 from tests.support.tenants import FLEETS, GAPS, HOURS, revoke, seed, write_elsewhere
 
