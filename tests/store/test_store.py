@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.dayblock import encode_bitmaps
-from core.store import _U32, Store, StoreError, Tenant
+from core.store import Store, StoreError, Tenant
+from core.store.slab import TENANT_KEY
 from tests.support.live import REPO
 from tests.support.store_export import export, uptime_part
 
@@ -116,13 +117,13 @@ def test_failed_group_stores_and_applies_nothing(store, monkeypatch) -> None:
     t = store.add_tenant("acme")
     good = store.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
     bad = store.decode(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
-    persist_ids = store._persist_ids
+    persist_ids = store.device_table.persist_ids
 
     def explode(txn, tenant_id, admitted=None):
         persist_ids(txn, tenant_id, admitted)  # the group's writes are done: now the disk fails
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(store, "_persist_ids", explode)
+    monkeypatch.setattr(store.device_table, "persist_ids", explode)
     with pytest.raises(OSError):
         store.commit([(t.id, good), (t.id, bad)], NOW)
     monkeypatch.undo()
@@ -275,7 +276,7 @@ def test_failed_checkpoint_loses_and_doubles_nothing(engine, tmp_path, monkeypat
         def boom(txn, now_ns):
             raise OSError("disk went away")
 
-        monkeypatch.setattr(s, "_expire_dedupe", boom)
+        monkeypatch.setattr(s.log_table, "expire_dedupe", boom)
         with pytest.raises(OSError):
             s.write_checkpoint(prepared, NOW)
         monkeypatch.undo()
@@ -406,7 +407,7 @@ def test_a_tenant_picked_up_while_a_checkpoint_drains_loses_nothing(engine, tmp_
 
         def cli_adds_a_tenant_and_a_request_for_it_arrives() -> None:
             record = Tenant(2, "newcomer").to_record()
-            s._write(lambda txn: txn.put(_U32.pack(2), record, db=s.db[b"tenants"]))
+            s.slab.write(lambda txn: txn.put(TENANT_KEY.pack(2), record, db=s.slab.db[b"tenants"]))
             s.refresh_tenants()
 
         class Draining:
@@ -495,7 +496,7 @@ def test_a_failed_registration_keeps_the_heartbeat(engine, tmp_path, monkeypatch
         def disk_full(txn, tenant_id, admitted=None):
             raise lmdb.DiskError("mdb_txn_commit: No space left on device")
 
-        monkeypatch.setattr(s, "_persist_ids", disk_full)
+        monkeypatch.setattr(s.device_table, "persist_ids", disk_full)
         with pytest.raises(StoreError):
             s.register_device(t.id, "a", heartbeat_s=600)
         monkeypatch.undo()

@@ -1,0 +1,103 @@
+"""The tenants table: ``tenants`` (id -> record) and ``tenant_names`` (name -> id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lmdb
+import msgpack
+
+from core.store.slab import ID_VALUE, TENANT_KEY, Slab, last_id
+
+
+class UnknownTenant(KeyError):
+    pass
+
+
+@dataclass
+class Tenant:
+    id: int
+    name: str
+    plan: str = "standard"
+    slot_s: int = 60
+    heartbeat_s: int = 60
+    device_cap: int = 0
+    closed_before_ns: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> bytes:
+        return msgpack.packb(
+            {
+                "name": self.name,
+                "plan": self.plan,
+                "slot_s": self.slot_s,
+                "heartbeat_s": self.heartbeat_s,
+                "device_cap": self.device_cap,
+                "closed_before_ns": self.closed_before_ns,
+                "settings": self.settings,
+            }
+        )
+
+    @classmethod
+    def from_record(cls, tenant_id: int, data: bytes) -> Tenant:
+        return cls(id=tenant_id, **msgpack.unpackb(data))
+
+
+class TenantTable:
+    """Every tenant of the store, by id (``by_id``, kept in memory: tenants are few)."""
+
+    def __init__(self, slab: Slab) -> None:
+        self.slab = slab
+        self.by_id: dict[int, Tenant] = {}
+
+    def read_new(self, txn: lmdb.Transaction) -> list[Tenant]:
+        """The stored tenants not yet in ``by_id``, now added to it (another process, the CLI
+        beside a running server, may have added some)."""
+        new = []
+        for key, value in txn.cursor(db=self.slab.db[b"tenants"]):
+            tenant_id = TENANT_KEY.unpack(key)[0]
+            if tenant_id not in self.by_id:
+                tenant = Tenant.from_record(tenant_id, bytes(value))
+                self.by_id[tenant_id] = tenant
+                new.append(tenant)
+        return new
+
+    def add(self, name: str, plan: str, slot_s: int, heartbeat_s: int, device_cap: int) -> Tenant:
+        """Store a new tenant (the next id after the greatest stored) and return it."""
+        if not name or len(name.encode()) > 64:
+            raise ValueError("tenant name must be 1..64 bytes")
+
+        def work(txn: lmdb.Transaction) -> Tenant:
+            names = self.slab.db[b"tenant_names"]
+            if txn.get(name.encode(), db=names) is not None:
+                raise ValueError(f"tenant {name!r} exists")
+            tenants = self.slab.db[b"tenants"]
+            tenant_id = last_id(txn, tenants, TENANT_KEY) + 1
+            tenant = Tenant(tenant_id, name, plan, slot_s, heartbeat_s, device_cap)
+            txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=tenants)
+            txn.put(name.encode(), ID_VALUE.pack(tenant_id), db=names)
+            return tenant
+
+        tenant = self.slab.write(work)
+        self.by_id[tenant.id] = tenant
+        return tenant
+
+    def find(self, name_or_id: str | int) -> Tenant:
+        if isinstance(name_or_id, int):
+            if name_or_id in self.by_id:
+                return self.by_id[name_or_id]
+        else:
+            for tenant in self.by_id.values():
+                if tenant.name == name_or_id:
+                    return tenant
+        raise UnknownTenant(name_or_id)
+
+    def set_closed_before(self, tenant_id: int, closed_before_ns: int) -> None:
+        tenant = self.by_id[tenant_id]
+
+        def work(txn: lmdb.Transaction) -> None:
+            tenant.closed_before_ns = max(tenant.closed_before_ns, closed_before_ns)
+            txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=self.slab.db[b"tenants"])
+
+        self.slab.write(work)
