@@ -8,6 +8,7 @@ import time
 import streamlit as st
 
 from core.store import NS_PER_S, Store, Token
+from core.tiers import load_tiers
 from dashboard import data
 
 #: Figures are cached this long; the store's checkpoints come every few seconds.
@@ -23,7 +24,8 @@ def data_dir() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    return data.open_store(path)
+    # the tiers of the config ``uptally dashboard`` was given (``UPTALLY_CONFIG``), as serve's
+    return data.open_store(path, load_tiers(os.environ.get("UPTALLY_CONFIG")))
 
 
 def store() -> Store:

@@ -33,7 +33,12 @@ async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
     """Open the store and start the writer; on shutdown, after in-flight requests finished,
     let the writer commit everything queued, checkpoint, and close the store."""
     config = app[CONFIG]
-    store = Store(config.data, map_size=config.map_size, dedupe_window_s=config.dedupe_window_s)
+    store = Store(
+        config.data,
+        map_size=config.map_size,
+        dedupe_window_s=config.dedupe_window_s,
+        tiers=config.tiers,
+    )
     metrics = Metrics(store)
     writer = Writer(
         store,

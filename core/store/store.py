@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import lmdb
 import numpy as np
@@ -42,6 +42,7 @@ from core.store.log import CommitResult, LogTable
 from core.store.slab import DEDUPE_KEY, Slab, StoreError
 from core.store.tenants import Tenant, TenantTable, UnknownTenant
 from core.store.tokens import Token, TokenTable, check_scope
+from core.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier
 from core.times import NS_PER_MS, NS_PER_S, S_PER_DAY
 
 SCHEMA_VERSION = 1
@@ -77,6 +78,7 @@ class Store:
         dedupe_window_s: int = S_PER_DAY,
         readonly: bool = False,
         engine: type[RollupPy] | None = None,
+        tiers: Mapping[str, Tier] = DEFAULT_TIERS,
     ) -> None:
         self.engine: type[RollupPy] = engine or Rollup
         self.readonly = readonly
@@ -92,7 +94,7 @@ class Store:
         self.path = self.slab.path
         self.env = self.slab.env
         self.rollups: dict[int, RollupPy] = {}
-        self.tenant_table = TenantTable(self.slab)
+        self.tenant_table = TenantTable(self.slab, tiers)
         self.tenants: dict[int, Tenant] = self.tenant_table.by_id
         self.token_table = TokenTable(self.slab)
         self.device_table = DeviceTable(self.slab, self.rollups)
@@ -138,17 +140,11 @@ class Store:
 
     # --- tenants ---------------------------------------------------------------------------
 
-    def add_tenant(
-        self,
-        name: str,
-        *,
-        plan: str = "standard",
-        slot_s: int = 60,
-        heartbeat_s: int = 60,
-        device_cap: int = 0,
-    ) -> Tenant:
-        RollupPy(slot_s, heartbeat_s)  # validates the settings
-        tenant = self.tenant_table.add(name, plan, slot_s, heartbeat_s, device_cap)
+    def add_tenant(self, name: str, *, plan: str = DEFAULT_TIER, slot_s: int = 60) -> Tenant:
+        """A new tenant on the tier called ``plan`` (a name the tiers lack falls back as
+        :func:`core.tiers.tier_of` says)."""
+        RollupPy(slot_s, self.tenant_table.tier(plan).heartbeat_s)  # validates the settings
+        tenant = self.tenant_table.add(name, plan, slot_s)
         with self.slab.txn() as txn:
             self._open_tenant(txn, tenant)
         return tenant

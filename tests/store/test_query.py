@@ -9,6 +9,7 @@ import pytest
 from core import query
 from core.query import Exclusions
 from core.store import Store
+from core.tiers import Tier
 
 DAY = 20_779  # 2026-11-22
 D0 = DAY * 86_400  # its midnight, Unix seconds
@@ -209,8 +210,9 @@ def test_slots_after_the_last_checkpoint_are_not_yet_known_rather_than_down(
     so that a few seconds of real time make several of them)."""
     import time
 
-    with Store(tmp_path / "db", engine=engine) as s:
-        t = s.add_tenant("fast", slot_s=1, heartbeat_s=1).id
+    tiers = {"fast": Tier(heartbeat_s=1)}
+    with Store(tmp_path / "db", engine=engine, tiers=tiers) as s:
+        t = s.add_tenant("fast", plan="fast", slot_s=1).id
         start = time.time_ns() // S + 1
         s.register_device(t, "reg", activated_ns=start * S)
         s.checkpoint()

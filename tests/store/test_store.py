@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from core.dayblock import encode_bitmaps
 from core.store import Store, StoreError, Tenant
 from core.store.slab import TENANT_KEY
+from core.tiers import Tier
 from tests.support.live import REPO
 from tests.support.store_export import export, uptime_part
 
@@ -538,8 +539,9 @@ def test_a_reader_in_another_process_sees_devices_of_later_checkpoints(engine, t
 
 
 def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, tmp_path) -> None:
-    with Store(tmp_path / "db", engine=engine) as s:
-        t = s.add_tenant("acme", device_cap=3)
+    tiers = {"three": Tier(device_cap=3)}
+    with Store(tmp_path / "db", engine=engine, tiers=tiers) as s:
+        t = s.add_tenant("acme", plan="three")
         first = s.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
         ghost = s.decode(t.id, body([["ghost", NOW_S - 60]], seq=1), NOW)  # seq reused
         assert ghost.new_ids == ["ghost"] and s.rollups[t.id].n_devices == 0
@@ -562,6 +564,64 @@ def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, t
             if n
         }
         assert frames == {"a": 2, "b": 1, "c": 2}
-    with Store(tmp_path / "db", engine=engine) as s:  # and so it stays after a restart
+    with Store(tmp_path / "db", engine=engine, tiers=tiers) as s:  # and so after a restart
         assert s.device_ids(t.id) == ["a", "b", "c"]
         assert s.rollups[t.id].device_ids() == ["a", "b", "c"]
+
+
+def test_a_tenant_has_the_cap_and_heartbeat_of_its_tier_by_name(engine, tmp_path) -> None:
+    """A tenant stores its tier's name only: what the tier allows comes from the tiers the
+    store is opened with; a name they no longer define falls back as the rate does
+    (``tier_of``: the standard tier)."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine, tiers={"small": Tier(device_cap=1, heartbeat_s=120)}) as s:
+        t = s.add_tenant("acme", plan="small")
+        assert (t.device_cap, t.heartbeat_s, s.rollups[t.id].default_heartbeat_s) == (1, 120, 120)
+        s.ingest(t.id, body([["a", NOW_S - 60], ["b", NOW_S - 60]], seq=1), NOW)
+        assert s.device_ids(t.id) == ["a"]
+        s.checkpoint(NOW)
+    with Store(path, engine=engine, tiers={"small": Tier(device_cap=2, heartbeat_s=300)}) as s:
+        t = s.tenant("acme")
+        assert (t.plan, t.device_cap, t.heartbeat_s) == ("small", 2, 300)
+        assert (s.rollups[t.id].device_cap, s.rollups[t.id].default_heartbeat_s) == (2, 300)
+        s.ingest(t.id, body([["b", NOW_S - 30], ["c", NOW_S - 30]], seq=2), NOW)
+        assert s.device_ids(t.id) == ["a", "b"]
+        s.checkpoint(NOW)
+    with Store(path, engine=engine, tiers={"standard": Tier(heartbeat_s=90)}) as s:
+        t = s.tenant("acme")
+        assert (t.plan, t.device_cap, t.heartbeat_s) == ("small", 0, 90)
+
+
+def test_a_tenant_record_with_copied_tier_settings_still_loads(engine, tmp_path) -> None:
+    """Records written before tenants kept only the tier's name carry copies of the cap and
+    heartbeat: they load, and the copies are ignored."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine) as s:
+        old = msgpack.packb(
+            {
+                "name": "legacy",
+                "plan": "basic",
+                "slot_s": 300,
+                "heartbeat_s": 30,
+                "device_cap": 9,
+                "closed_before_ns": 5,
+                "settings": {"zone": "eu"},
+            }
+        )
+
+        def work(txn) -> None:
+            txn.put(TENANT_KEY.pack(1), old, db=s.slab.db[b"tenants"])
+            txn.put(b"legacy", TENANT_KEY.pack(1), db=s.slab.db[b"tenant_names"])
+
+        s.slab.write(work)
+    with Store(path, engine=engine) as s:
+        t = s.tenant("legacy")
+        assert (t.id, t.plan, t.slot_s, t.closed_before_ns, t.settings) == (
+            1,
+            "basic",
+            300,
+            5,
+            {"zone": "eu"},
+        )
+        assert (t.device_cap, t.heartbeat_s) == (1_000, 60)  # the basic tier's
+        assert s.rollups[t.id].device_cap == 1_000

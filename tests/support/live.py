@@ -39,7 +39,7 @@ class Setup:
 def provision(data: Path, tenants: dict[str, str]) -> Setup:
     """Create tenants (name -> plan) with an ingest and a read token each, and a staff token."""
     ingest, read = {}, {}
-    with Store(data) as store:
+    with Store(data, tiers=TEST_PLANS) as store:
         for name, plan in tenants.items():
             tenant = store.add_tenant(name, plan=plan)
             ingest[name] = store.add_token(tenant.id, "ingest")[0]
