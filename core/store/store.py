@@ -410,22 +410,24 @@ class Store:
 
     def checkpoint(self, now_ns: int | None = None) -> int:
         """Merge the live state into the day blocks and truncate the log; returns the number
-        of device-days written. Also forgets dedupe keys older than the window.
+        of device-days written. Also forgets dedupe keys older than the window. ``now_ns``
+        (default: the clock) is the checkpoint's cut and the dedupe window's end.
 
         The three steps can run apart (the server's writer does): :meth:`drain_checkpoint`
         between commits, :meth:`prepare_checkpoint` in another thread while commits go on,
         :meth:`write_checkpoint` in one short write transaction.
         """
-        drained = self.drain_checkpoint()
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        drained = self.drain_checkpoint(now_ns)
         return self.write_checkpoint(self.prepare_checkpoint(drained), now_ns)
 
-    def drain_checkpoint(self) -> Drained:
-        """Take the live state of every tenant, with the last log record it includes.
+    def drain_checkpoint(self, now_ns: int) -> Drained:
+        """Take the live state of every tenant, with the last log record it includes; the
+        cut is at ``now_ns``, a time by which all that was applied had been committed.
 
         Call it between commits (in the writer thread): every batch committed up to ``lsn``
         has been applied, and none after it.
         """
-        at_ns = time.time_ns()
         # a copy: the event loop may pick up a new tenant (``refresh_tenants``) meanwhile
         rollups = list(self.rollups.items())
         deltas: dict[int, list[DayDelta]] = {}
@@ -437,7 +439,7 @@ class Store:
             # drain fails keeps its own)
             self._replay_log(upto=self.log_table.lsn, tenants=set(deltas))
             raise
-        return Drained(self.log_table.lsn, {t: d for t, d in deltas.items() if d}, at_ns)
+        return Drained(self.log_table.lsn, {t: d for t, d in deltas.items() if d}, now_ns)
 
     def prepare_checkpoint(self, drained: Drained) -> Prepared:
         """Merge drained days with the stored blocks and encode them (no write; any thread)."""

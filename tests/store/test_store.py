@@ -270,7 +270,7 @@ def test_failed_checkpoint_loses_and_doubles_nothing(engine, tmp_path, monkeypat
     with Store(tmp_path / "db", engine=engine) as s:
         t = s.add_tenant("acme")
         s.ingest(t.id, body(frames[:100], seq=1), NOW)
-        drained = s.drain_checkpoint()
+        drained = s.drain_checkpoint(NOW)
         prepared = s.prepare_checkpoint(drained)
         s.ingest(t.id, body(frames[100:], seq=2), NOW)  # committed while the checkpoint ran
 
@@ -291,7 +291,7 @@ def test_checkpoint_keeps_log_records_committed_after_its_drain(engine, tmp_path
     with Store(tmp_path / "db", engine=engine) as s:
         t = s.add_tenant("acme")
         s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
-        drained = s.drain_checkpoint()
+        drained = s.drain_checkpoint(NOW)
         s.ingest(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
         s.write_checkpoint(s.prepare_checkpoint(drained), NOW)
         assert s.log_records == 1  # the second batch is not in the blocks yet: kept
@@ -470,7 +470,7 @@ def test_checkpoint_keeps_devices_registered_while_it_was_prepared(engine, tmp_p
     with Store(tmp_path / "db", engine=engine) as s:
         t = s.add_tenant("acme")
         s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
-        prepared = s.prepare_checkpoint(s.drain_checkpoint())
+        prepared = s.prepare_checkpoint(s.drain_checkpoint(NOW))
         s.register_device(t.id, "a", retired_ns=NOW)
         s.register_device(t.id, "b", heartbeat_s=300)
         s.write_checkpoint(prepared, NOW)
