@@ -6,10 +6,10 @@ name, from 1) and ``gateway_ids`` (tenant + name -> gateway id). Ids are dense a
 removed or renumbered, so the table keeps each tenant's list in memory and reads only what
 lies past it.
 
-The rollups intern devices and firmware first (decoding threads intern firmware; a commit
-numbers its new devices) and :meth:`DeviceTable.persist_ids` writes what was interned since
-the last commit. A read-only store follows the ids the writer (another process) stored with
-:meth:`DeviceTable.follow`.
+In the writer, the rollups intern devices and firmware first (decoding threads intern
+firmware; a commit numbers its new devices) and :meth:`DeviceTable.persist_ids` writes what
+was interned since the last commit. A read-only store has no rollups: it follows the ids the
+writer (another process) stored with :meth:`DeviceTable.follow`, into these lists only.
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ Persisted = tuple[list[str], list[str]]
 
 
 class DeviceTable:
-    """Per tenant, the stored device ids by index (``ids``) and firmware names by id from 1
-    (``firmware``); per (tenant, gateway name) its id."""
+    """Per tenant, the stored device ids by index (``ids``, with ``index`` the other way)
+    and firmware names by id from 1 (``firmware``); per (tenant, gateway name) its id."""
 
     def __init__(self, slab: Slab, rollups: dict[int, RollupPy]) -> None:
         self.slab = slab
         self.rollups = rollups  # the writer's interners, shared with the store
         self.ids: dict[int, list[str]] = {}
+        self.index: dict[int, dict[str, int]] = {}
         self.firmware: dict[int, list[str]] = {}
         self.gateways: dict[tuple[int, str], int] = {}
         # Devices are interned only under this lock: by a commit, which numbers a group's new
@@ -56,7 +57,7 @@ class DeviceTable:
     def open_tenant(
         self, txn: lmdb.Transaction, tenant_id: int, rollup: RollupPy | None = None
     ) -> None:
-        """Read the tenant's ids, and intern them in ``rollup``, if given."""
+        """Read the tenant's ids, and intern them in ``rollup`` (the writer's), if given."""
         prefix = TENANT_KEY.pack(tenant_id)
         ids = [value.decode() for _, value in prefix_scan(txn, self.slab.db[b"devices"], prefix)]
         firmware = [
@@ -68,6 +69,7 @@ class DeviceTable:
             for name in firmware:
                 rollup.add_firmware(name)
         self.ids[tenant_id] = ids
+        self.index[tenant_id] = {device_id: dev for dev, device_id in enumerate(ids)}
         self.firmware[tenant_id] = firmware
 
     def follow(self, tenant_id: int) -> None:
@@ -75,18 +77,22 @@ class DeviceTable:
         process) has stored since: dense, so only those past the ones known are read."""
         if not self.slab.readonly:
             return
-        rollup = self.rollups[tenant_id]
-        ids, firmware = self.ids[tenant_id], self.firmware[tenant_id]
+        ids, index = self.ids[tenant_id], self.index[tenant_id]
+        firmware = self.firmware[tenant_id]
         prefix = TENANT_KEY.pack(tenant_id)
         with self.admission, self.slab.txn() as txn:  # two threads must not add the same id
             start = DEVICE_KEY.pack(tenant_id, len(ids))
             for _, value in prefix_scan(txn, self.slab.db[b"devices"], prefix, start):
+                index[value.decode()] = len(ids)
                 ids.append(value.decode())
-                rollup.add_device(ids[-1])
             start = FIRMWARE_KEY.pack(tenant_id, len(firmware) + 1)
             for _, value in prefix_scan(txn, self.slab.db[b"firmware"], prefix, start):
                 firmware.append(value.decode())
-                rollup.add_firmware(firmware[-1])
+
+    def device_index(self, tenant_id: int, device_id: str) -> int | None:
+        """The stored index of a device of the tenant, None if it has none."""
+        self.follow(tenant_id)
+        return self.index[tenant_id].get(device_id)
 
     def persist_ids(
         self, txn: lmdb.Transaction, tenant_id: int, admitted: list[str] | None = None
@@ -118,7 +124,10 @@ class DeviceTable:
     def ids_persisted(self, tenant_id: int, persisted: Persisted) -> None:
         """Mark what :meth:`persist_ids` wrote as stored, once its transaction committed."""
         new_ids, new_fw = persisted
-        self.ids[tenant_id].extend(new_ids)
+        ids, index = self.ids[tenant_id], self.index[tenant_id]
+        for device_id in new_ids:
+            index[device_id] = len(ids)
+            ids.append(device_id)
         self.firmware[tenant_id].extend(new_fw)
 
     def gateway_id(

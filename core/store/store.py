@@ -49,7 +49,11 @@ SCHEMA_VERSION = 1
 
 
 class Store:
-    """One LMDB environment holding every tenant; see the package docstring."""
+    """One LMDB environment holding every tenant; see the package docstring.
+
+    A writable store has a rollup (the live day state) per tenant, ``rollups``; a read-only
+    one (the dashboard's) has none, and reads what the writer's checkpoints stored.
+    """
 
     DBS = (
         b"meta",
@@ -115,7 +119,10 @@ class Store:
             self._replay_log()
 
     def _open_tenant(self, txn: lmdb.Transaction, tenant: Tenant) -> None:
-        """Give the tenant its rollup, with its ids interned."""
+        """Read the tenant's ids; in a writable store, also give it its rollup."""
+        if self.readonly:
+            self.device_table.open_tenant(txn, tenant.id)
+            return
         rollup = self.engine(tenant.slot_s, tenant.heartbeat_s, tenant.device_cap)
         self.device_table.open_tenant(txn, tenant.id, rollup)
         state = self.checkpoint_table.devstate(txn, tenant.id, rollup.n_devices)
@@ -190,9 +197,17 @@ class Store:
         self.device_table.follow(tenant_id)
         return self.device_table.ids[tenant_id]
 
+    def device_index(self, tenant_id: int, device_id: str) -> int | None:
+        """The index of a stored device of the tenant, None if it has no such device. Reads
+        the store's own ids (a read-only store follows the writer's), never a rollup's."""
+        return self.device_table.device_index(tenant_id, device_id)
+
     def firmware_names(self, tenant_id: int) -> list[str]:
-        """Firmware strings by id; index 0 is the empty string (none)."""
-        self.device_table.follow(tenant_id)
+        """Firmware strings by id; index 0 is the empty string (none). The writer's include
+        those its decoders interned and no commit has stored yet."""
+        if self.readonly:
+            self.device_table.follow(tenant_id)
+            return ["", *self.device_table.firmware[tenant_id]]
         return ["", *self.rollups[tenant_id].firmware_ids()]
 
     def register_device(

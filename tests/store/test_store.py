@@ -625,3 +625,24 @@ def test_a_tenant_record_with_copied_tier_settings_still_loads(engine, tmp_path)
         )
         assert (t.device_cap, t.heartbeat_s) == (1_000, 60)  # the basic tier's
         assert s.rollups[t.id].device_cap == 1_000
+
+
+def test_device_index_reads_the_stored_ids(engine, tmp_path) -> None:
+    """``device_index`` answers from the stored ids: a device only decoded (not committed)
+    has none, and a read-only store follows the writer's new devices without interning them
+    in any rollup (it has none)."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([{"d": "a", "t": NOW_S - 120, "fw": "1.0"}], seq=1), NOW)
+        s.decode(t.id, body([["ghost", NOW_S - 60]], seq=2), NOW)  # never committed
+        assert (s.device_index(t.id, "a"), s.device_index(t.id, "ghost")) == (0, None)
+        s.checkpoint(NOW)
+    with Store(path, readonly=True, engine=engine) as reader:
+        assert reader.rollups == {}
+        assert reader.device_index(t.id, "b") is None
+        args = [str(path), str(NOW_S - 60), str(NOW)]
+        subprocess.run([sys.executable, "-c", WRITER, *args], cwd=REPO, check=True)
+        assert (reader.device_index(t.id, "a"), reader.device_index(t.id, "b")) == (0, 1)
+        assert reader.firmware_names(t.id) == ["", "1.0", "2.0"]
+        assert reader.rollups == {}
