@@ -12,7 +12,9 @@ Writes come in two kinds (see ``docs/storage.md``):
   per-(tenant, day) blocks and deletes the log records they came from, in one transaction.
 
 On open, the log written since the last checkpoint is replayed into the rollups, so a crash
-loses nothing that was committed.
+loses nothing that was committed; :meth:`Store.checkpoint_replayed_log`, which the server
+calls as it starts, then folds it into the day blocks, so that the next start replays only
+what was committed after this one.
 
 One process opens a store path once, and never carries it across ``fork()``.
 """
@@ -104,6 +106,8 @@ class Store:
         self.device_table = DeviceTable(self.slab, self.rollups)
         self.log_table = LogTable(self.slab, self.dedupe_window_ns)
         self.checkpoint_table = CheckpointTable(self.slab)
+        #: log records replayed on open and not yet checkpointed (0 in a read-only store)
+        self.replayed_records = 0
         self._load()
 
     # --- opening ---------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class Store:
             if not self.readonly:
                 self.log_table.open(txn, self.checkpoint_table.lsn(txn))
         if not self.readonly:
+            self.replayed_records = self.log_records
             self._replay_log()
 
     def _open_tenant(self, txn: lmdb.Transaction, tenant: Tenant) -> None:
@@ -135,6 +140,14 @@ class Store:
         for tenant_id, batch in self.log_table.batches(upto):
             if tenants is None or tenant_id in tenants:
                 self.rollups[tenant_id].apply(batch)
+
+    def checkpoint_replayed_log(self, now_ns: int) -> int:
+        """Checkpoint now if the open replayed log records, so that they are replayed by no
+        later open: under crashes less than a checkpoint interval apart the log would pile up
+        otherwise. Call it before the writer starts; returns the device-days written."""
+        if not self.replayed_records:
+            return 0
+        return self.checkpoint(now_ns)
 
     def close(self) -> None:
         self.slab.close()
@@ -511,6 +524,7 @@ class Store:
         except BaseException:
             self._restore(drained)
             raise
+        self.replayed_records = 0
         self.clear_stale_readers()
         return written
 

@@ -569,6 +569,37 @@ def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, t
         assert s.rollups[t.id].device_ids() == ["a", "b", "c"]
 
 
+def test_a_restart_replays_the_log_of_the_crash_before_it_only(engine, tmp_path) -> None:
+    """What a start replays is checkpointed at once (the server does so as it starts), so
+    crashes in a row, less than a checkpoint interval apart, do not pile the log up: each
+    start replays only what was committed since the one before, and the data reads back the
+    same."""
+    frames = [["a", NOW_S - 600 + 60 * i, int(i % 5 == 0)] for i in range(10)]
+    with Store(tmp_path / "control", engine=engine) as control:
+        t = control.add_tenant("acme")
+        control.ingest(t.id, body(frames[:5], seq=1), NOW)
+        control.ingest(t.id, body(frames[5:], seq=2), NOW)
+        control.checkpoint(NOW)
+        expected = export(control, t.id)
+    crashed = Store(tmp_path / "db", engine=engine)
+    t = crashed.add_tenant("acme")
+    crashed.ingest(t.id, body(frames[:5], seq=1), NOW)
+    crashed.env.close()  # no checkpoint: as if the process died here
+    restarted = Store(tmp_path / "db", engine=engine)
+    assert restarted.replayed_records == 1
+    assert restarted.checkpoint_replayed_log(NOW) > 0
+    assert restarted.log_records == 0
+    restarted.ingest(t.id, body(frames[5:], seq=2), NOW)
+    restarted.env.close()  # and it dies too, before its first checkpoint
+    with Store(tmp_path / "db", engine=engine) as s:
+        assert s.replayed_records == 1  # only the batch committed since the last start
+        s.checkpoint_replayed_log(NOW)
+        assert s.log_records == 0
+        assert s.checkpoint_replayed_log(NOW) == 0  # nothing more to fold in
+        assert s.ingest(t.id, body(frames[:5], seq=1), NOW).duplicate
+        assert export(s, t.id) == expected
+
+
 def test_a_tenant_has_the_cap_and_heartbeat_of_its_tier_by_name(engine, tmp_path) -> None:
     """A tenant stores its tier's name only: what the tier allows comes from the tiers the
     store is opened with; a name they no longer define falls back as the rate does
