@@ -83,8 +83,8 @@ class DeviceTable:
         with self.admission, self.slab.txn() as txn:  # two threads must not add the same id
             start = DEVICE_KEY.pack(tenant_id, len(ids))
             for _, value in prefix_scan(txn, self.slab.db[b"devices"], prefix, start):
-                index[value.decode()] = len(ids)
                 ids.append(value.decode())
+                index[ids[-1]] = len(ids) - 1  # after the id: an index found is in ``ids``
             start = FIRMWARE_KEY.pack(tenant_id, len(firmware) + 1)
             for _, value in prefix_scan(txn, self.slab.db[b"firmware"], prefix, start):
                 firmware.append(value.decode())
@@ -126,8 +126,8 @@ class DeviceTable:
         new_ids, new_fw = persisted
         ids, index = self.ids[tenant_id], self.index[tenant_id]
         for device_id in new_ids:
-            index[device_id] = len(ids)
             ids.append(device_id)
+            index[device_id] = len(ids) - 1  # after the id: an index found is in ``ids``
         self.firmware[tenant_id].extend(new_fw)
 
     def gateway_id(
