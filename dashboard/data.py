@@ -12,6 +12,7 @@ Figures are those of the store's last checkpoint, like the read API's.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,7 @@ import pandas as pd
 
 from core import query
 from core.store import Store, Tenant, Token, UnknownTenant
+from core.tiers import DEFAULT_TIERS, Tier
 from core.times import NS_PER_S, S_PER_DAY, S_PER_HOUR
 
 #: What the status column says, in the order the fleet table counts them.
@@ -33,13 +35,14 @@ class NotAllowed(Exception):
     """The viewer may not read this tenant, or (for staff only) it does not exist."""
 
 
-def open_store(data: str) -> Store:
-    """The store in ``data``, read-only: the dashboard never writes."""
+def open_store(data: str, tiers: Mapping[str, Tier] = DEFAULT_TIERS) -> Store:
+    """The store in ``data``, read-only: the dashboard never writes. Its tenants get
+    ``tiers``, those ``uptally serve`` uses."""
     if not os.path.exists(os.path.join(data, "data.mdb")):
         raise FileNotFoundError(
             f"no store in {data} (uptally demo or uptally tenant add makes one)"
         )
-    return Store(data, readonly=True)
+    return Store(data, readonly=True, tiers=tiers)
 
 
 def sign_in(store: Store, secret: str) -> Token:

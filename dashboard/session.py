@@ -8,6 +8,7 @@ import time
 import streamlit as st
 
 from core.store import Store, Token
+from core.tiers import load_tiers
 from core.times import NS_PER_S
 from dashboard import data
 
@@ -24,7 +25,8 @@ def data_dir() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    return data.open_store(path)
+    # the tiers of the config ``uptally dashboard`` was given (``UPTALLY_CONFIG``), as serve's
+    return data.open_store(path, load_tiers(os.environ.get("UPTALLY_CONFIG")))
 
 
 def store() -> Store:

@@ -79,10 +79,9 @@ def _devices(request: web.Request, state: ServerState, tenant: Tenant) -> list[i
     if not wanted:
         return None
     indexes = []
-    rollup = state.store.rollups[tenant.id]
     for device_id in wanted:
-        dev = rollup.device_index(device_id)
-        if dev < 0 or dev >= len(state.store.device_ids(tenant.id)):
+        dev = state.store.device_index(tenant.id, device_id)
+        if dev is None:
             raise ApiError(404, "not_found", f"no device {device_id!r}")
         indexes.append(dev)
     return indexes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,7 +34,18 @@ async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
     """Open the store and start the writer; on shutdown, after in-flight requests finished,
     let the writer commit everything queued, checkpoint, and close the store."""
     config = app[CONFIG]
-    store = Store(config.data, map_size=config.map_size, dedupe_window_s=config.dedupe_window_s)
+    store = Store(
+        config.data,
+        map_size=config.map_size,
+        dedupe_window_s=config.dedupe_window_s,
+        tiers=config.tiers,
+    )
+    # what this start replayed from the log goes into the day blocks before anything else, so
+    # that crashes in a row do not pile the log up: the next start replays only what came after
+    try:
+        store.checkpoint_replayed_log(time.time_ns())
+    except Exception as exc:  # as the writer does: the log still holds it, retried later
+        log.error("checkpoint of the replayed log failed: %s", exc)
     metrics = Metrics(store)
     writer = Writer(
         store,

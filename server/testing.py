@@ -57,7 +57,7 @@ class Setup:
 def provision(data: Path, tenants: dict[str, str]) -> Setup:
     """Create tenants (name -> plan) with an ingest and a read token each, and a staff token."""
     ingest, read, tenant_ids = {}, {}, {}
-    with Store(data) as store:
+    with Store(data, tiers=TEST_PLANS) as store:
         for name, plan in tenants.items():
             tenant = store.add_tenant(name, plan=plan)
             tenant_ids[name] = tenant.id

@@ -127,7 +127,7 @@ class Writer:
         """Drain the live state now (between commits) and merge it in the background."""
         self._started = time.perf_counter()
         try:
-            drained = self.store.drain_checkpoint()
+            drained = self.store.drain_checkpoint(time.time_ns())
         except Exception as exc:
             log.error("checkpoint drain failed: %s", exc)
             return

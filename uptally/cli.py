@@ -115,10 +115,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
     """The store ``uptally serve`` would open: ``--data``, else the ``data`` of ``--config``,
     overridden by ``UPTALLY_DATA``. Only ``create`` makes one where there is none, so that a
-    mistyped directory is refused rather than answered from a new, empty store."""
+    mistyped directory is refused rather than answered from a new, empty store. Its tenants
+    get the tiers of the config, as in ``uptally serve``."""
     data = _data_dir(args, create=create)
     try:
-        return Store(data)
+        return Store(data, tiers=_config(args.config).tiers)
     except OSError as exc:  # a file, or a directory that cannot be made
         raise CommandError(f"cannot open the store in {data}: {exc.strerror}") from exc
 
@@ -177,16 +178,9 @@ def cmd_tenant_add(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no plan {args.plan!r} (plans: {plans}; --config adds the plans of a config file)"
         )
-    plan = config.tier(args.plan)
     with _store(args, create=True) as store:
         try:
-            tenant = store.add_tenant(
-                args.name,
-                plan=args.plan,
-                slot_s=args.slot_s,
-                heartbeat_s=plan.heartbeat_s,
-                device_cap=plan.device_cap,
-            )
+            tenant = store.add_tenant(args.name, plan=args.plan, slot_s=args.slot_s)
         except ValueError as exc:  # the name exists or is too long, a bad slot
             raise CommandError(str(exc)) from exc
     print(f"tenant {tenant.name} (id {tenant.id}, plan {tenant.plan})")

@@ -19,6 +19,7 @@ import msgpack
 import pytest
 from multidict import CIMultiDict
 
+from core import ingest
 from core.store import StoreError
 from server.client import GatewayClient, GatewayError
 from server.testing import REPO, provision, server_config, thread_server
@@ -608,13 +609,13 @@ def test_slow_reads_do_not_hold_up_ingest(live, monkeypatch) -> None:
 def test_concurrent_batches_do_not_overdraw_the_bucket_together(live, monkeypatch) -> None:
     """Batches of one tenant decoded at once pass the rate check together; only those the
     bucket still covers once decoded may be admitted, not all of them."""
-    store, decode = live.state.store, live.state.store.decode
+    decode = ingest.decode
 
     def slow_decode(*args, **kwargs):  # every request is past its rate check meanwhile
         time.sleep(0.2)
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(store, "decode", slow_decode)
+    monkeypatch.setattr(ingest, "decode", slow_decode)
     token, n = live.setup.ingest["slowco"], 150  # plan "slow": 100 frames/s, burst 100
 
     async def go():

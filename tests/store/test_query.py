@@ -9,6 +9,7 @@ import pytest
 from core import query
 from core.query import Exclusions
 from core.store import Store
+from core.tiers import Tier
 
 DAY = 20_779  # 2026-11-22
 D0 = DAY * 86_400  # its midnight, Unix seconds
@@ -205,25 +206,23 @@ def test_slots_after_the_last_checkpoint_are_not_yet_known_rather_than_down(
 ) -> None:
     """Queries read the day blocks, which hold what the last checkpoint folded in; frames
     committed since are in the log and the live state only. A registered device reporting
-    in real time must not look down for the slots since the last checkpoint (1 s slots here,
-    so that a few seconds of real time make several of them)."""
-    import time
-
-    with Store(tmp_path / "db", engine=engine) as s:
-        t = s.add_tenant("fast", slot_s=1, heartbeat_s=1).id
-        start = time.time_ns() // S + 1
+    in real time must not look down for the slots since the last checkpoint (1 s slots here;
+    the clock is passed, a second a frame)."""
+    tiers = {"fast": Tier(heartbeat_s=1)}
+    with Store(tmp_path / "db", engine=engine, tiers=tiers) as s:
+        t = s.add_tenant("fast", plan="fast", slot_s=1).id
+        start = NOW_S + 1
         s.register_device(t, "reg", activated_ns=start * S)
-        s.checkpoint()
+        s.checkpoint(start * S)
         for k in range(3):  # a frame a second, each as its second begins
-            time.sleep(max(0.0, (start + k) - time.time_ns() / S))
-            s.ingest(t, msgpack.packb({"gateway": "gw", "frames": [["reg", start + k]]}))
-        time.sleep(max(0.0, (start + 3) - time.time_ns() / S))
-        now = time.time_ns()
+            body = msgpack.packb({"gateway": "gw", "frames": [["reg", start + k]]})
+            s.ingest(t, body, (start + k) * S)
+        now = (start + 3) * S
         u = query.uptime(s, t, start * S, (start + 3) * S, now)
         assert u.down.tolist() == [0] and u.excluded.tolist() == [3]  # not known yet
         assert query.outages(s, t, start * S, (start + 3) * S, now, min_outage=1) == []
-        s.checkpoint()
-        u = query.uptime(s, t, start * S, (start + 3) * S, time.time_ns())
+        s.checkpoint(now)
+        u = query.uptime(s, t, start * S, (start + 3) * S, now + S // 10)
         assert (u.up.tolist(), u.down.tolist()) == ([3], [0])
 
 

@@ -20,7 +20,7 @@ import sys, time
 from core.store import Store
 store = Store(sys.argv[1], readonly=True)
 txn = store.env.begin()          # a snapshot held open...
-txn.get(b"schema", db=store.db[b"meta"])
+txn.get(b"schema", db=store.slab.db[b"meta"])
 print("holding", flush=True)
 time.sleep(600)                  # ...until SIGKILL
 """

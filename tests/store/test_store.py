@@ -14,8 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core import ingest
 from core.dayblock import encode_bitmaps
-from core.store import _U32, Store, StoreError, Tenant
+from core.store import Store, StoreError, Tenant
+from core.store.slab import TENANT_KEY
+from core.tiers import Tier
 from server.testing import REPO
 from tests.support.store_export import export, uptime_part
 
@@ -105,8 +108,8 @@ def test_dedupe_window_expires(engine, tmp_path) -> None:
 
 def test_duplicates_inside_one_group(store) -> None:
     t = store.add_tenant("acme")
-    b1 = store.decode(t.id, body([["a", NOW_S - 60]], seq=3), NOW)
-    b2 = store.decode(t.id, body([["a", NOW_S - 60]], seq=3), NOW)
+    b1 = ingest.decode(store.rollups[t.id], body([["a", NOW_S - 60]], seq=3), NOW)
+    b2 = ingest.decode(store.rollups[t.id], body([["a", NOW_S - 60]], seq=3), NOW)
     results = store.commit([(t.id, b1), (t.id, b2)], NOW)
     assert [r.duplicate for r in results] == [False, True]
     assert store.log_records == 1
@@ -114,15 +117,15 @@ def test_duplicates_inside_one_group(store) -> None:
 
 def test_failed_group_stores_and_applies_nothing(store, monkeypatch) -> None:
     t = store.add_tenant("acme")
-    good = store.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
-    bad = store.decode(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
-    persist_ids = store._persist_ids
+    good = ingest.decode(store.rollups[t.id], body([["a", NOW_S - 60]], seq=1), NOW)
+    bad = ingest.decode(store.rollups[t.id], body([["b", NOW_S - 60]], seq=2), NOW)
+    persist_ids = store.device_table.persist_ids
 
     def explode(txn, tenant_id, admitted=None):
         persist_ids(txn, tenant_id, admitted)  # the group's writes are done: now the disk fails
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(store, "_persist_ids", explode)
+    monkeypatch.setattr(store.device_table, "persist_ids", explode)
     with pytest.raises(OSError):
         store.commit([(t.id, good), (t.id, bad)], NOW)
     monkeypatch.undo()
@@ -268,14 +271,14 @@ def test_failed_checkpoint_loses_and_doubles_nothing(engine, tmp_path, monkeypat
     with Store(tmp_path / "db", engine=engine) as s:
         t = s.add_tenant("acme")
         s.ingest(t.id, body(frames[:100], seq=1), NOW)
-        drained = s.drain_checkpoint()
+        drained = s.drain_checkpoint(NOW)
         prepared = s.prepare_checkpoint(drained)
         s.ingest(t.id, body(frames[100:], seq=2), NOW)  # committed while the checkpoint ran
 
         def boom(txn, now_ns):
             raise OSError("disk went away")
 
-        monkeypatch.setattr(s, "_expire_dedupe", boom)
+        monkeypatch.setattr(s.log_table, "expire_dedupe", boom)
         with pytest.raises(OSError):
             s.write_checkpoint(prepared, NOW)
         monkeypatch.undo()
@@ -289,7 +292,7 @@ def test_checkpoint_keeps_log_records_committed_after_its_drain(engine, tmp_path
     with Store(tmp_path / "db", engine=engine) as s:
         t = s.add_tenant("acme")
         s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
-        drained = s.drain_checkpoint()
+        drained = s.drain_checkpoint(NOW)
         s.ingest(t.id, body([["b", NOW_S - 60]], seq=2), NOW)
         s.write_checkpoint(s.prepare_checkpoint(drained), NOW)
         assert s.log_records == 1  # the second batch is not in the blocks yet: kept
@@ -372,10 +375,20 @@ def test_a_group_is_one_log_record_and_replays_whole(engine, tmp_path) -> None:
     def batches(s: Store) -> list:
         a, b = s.add_tenant("a").id, s.add_tenant("b").id
         return [
-            (a, s.decode(a, body([["x", NOW_S - 120], ["y", NOW_S - 60, 1]], seq=1), NOW)),
-            (b, s.decode(b, body([["x", NOW_S - 300]], seq=1), NOW)),
-            (a, s.decode(a, body([["x", NOW_S - 60, 0, 50, -60, "2.1"]], seq=2), NOW)),
-            (a, s.decode(a, body([["", NOW_S]], seq=3), NOW)),  # nothing accepted
+            (
+                a,
+                ingest.decode(
+                    s.rollups[a], body([["x", NOW_S - 120], ["y", NOW_S - 60, 1]], seq=1), NOW
+                ),
+            ),
+            (b, ingest.decode(s.rollups[b], body([["x", NOW_S - 300]], seq=1), NOW)),
+            (
+                a,
+                ingest.decode(
+                    s.rollups[a], body([["x", NOW_S - 60, 0, 50, -60, "2.1"]], seq=2), NOW
+                ),
+            ),
+            (a, ingest.decode(s.rollups[a], body([["", NOW_S]], seq=3), NOW)),  # nothing accepted
         ]
 
     with Store(tmp_path / "control", engine=engine) as control:
@@ -406,7 +419,7 @@ def test_a_tenant_picked_up_while_a_checkpoint_drains_loses_nothing(engine, tmp_
 
         def cli_adds_a_tenant_and_a_request_for_it_arrives() -> None:
             record = Tenant(2, "newcomer").to_record()
-            s._write(lambda txn: txn.put(_U32.pack(2), record, db=s.db[b"tenants"]))
+            s.slab.write(lambda txn: txn.put(TENANT_KEY.pack(2), record, db=s.slab.db[b"tenants"]))
             s.refresh_tenants()
 
         class Draining:
@@ -468,7 +481,7 @@ def test_checkpoint_keeps_devices_registered_while_it_was_prepared(engine, tmp_p
     with Store(tmp_path / "db", engine=engine) as s:
         t = s.add_tenant("acme")
         s.ingest(t.id, body([["a", NOW_S - 120]], seq=1), NOW)
-        prepared = s.prepare_checkpoint(s.drain_checkpoint())
+        prepared = s.prepare_checkpoint(s.drain_checkpoint(NOW))
         s.register_device(t.id, "a", retired_ns=NOW)
         s.register_device(t.id, "b", heartbeat_s=300)
         s.write_checkpoint(prepared, NOW)
@@ -495,7 +508,7 @@ def test_a_failed_registration_keeps_the_heartbeat(engine, tmp_path, monkeypatch
         def disk_full(txn, tenant_id, admitted=None):
             raise lmdb.DiskError("mdb_txn_commit: No space left on device")
 
-        monkeypatch.setattr(s, "_persist_ids", disk_full)
+        monkeypatch.setattr(s.device_table, "persist_ids", disk_full)
         with pytest.raises(StoreError):
             s.register_device(t.id, "a", heartbeat_s=600)
         monkeypatch.undo()
@@ -537,17 +550,24 @@ def test_a_reader_in_another_process_sees_devices_of_later_checkpoints(engine, t
 
 
 def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, tmp_path) -> None:
-    with Store(tmp_path / "db", engine=engine) as s:
-        t = s.add_tenant("acme", device_cap=3)
-        first = s.decode(t.id, body([["a", NOW_S - 60]], seq=1), NOW)
-        ghost = s.decode(t.id, body([["ghost", NOW_S - 60]], seq=1), NOW)  # seq reused
+    tiers = {"three": Tier(device_cap=3)}
+    with Store(tmp_path / "db", engine=engine, tiers=tiers) as s:
+        t = s.add_tenant("acme", plan="three")
+        first = ingest.decode(s.rollups[t.id], body([["a", NOW_S - 60]], seq=1), NOW)
+        ghost = ingest.decode(
+            s.rollups[t.id], body([["ghost", NOW_S - 60]], seq=1), NOW
+        )  # seq reused
         assert ghost.new_ids == ["ghost"] and s.rollups[t.id].n_devices == 0
         results = s.commit([(t.id, first), (t.id, ghost)], NOW)
         assert [r.duplicate for r in results] == [False, True]
         assert s.device_ids(t.id) == ["a"] and s.rollups[t.id].device_ids() == ["a"]
         # two batches of one group share a new device, and meet the cap between them
-        b2 = s.decode(t.id, body([["b", NOW_S - 60], ["c", NOW_S - 60]], seq=2), NOW)
-        b3 = s.decode(t.id, body([["c", NOW_S - 50], ["d", NOW_S - 50], ["a", NOW_S]], seq=3), NOW)
+        b2 = ingest.decode(
+            s.rollups[t.id], body([["b", NOW_S - 60], ["c", NOW_S - 60]], seq=2), NOW
+        )
+        b3 = ingest.decode(
+            s.rollups[t.id], body([["c", NOW_S - 50], ["d", NOW_S - 50], ["a", NOW_S]], seq=3), NOW
+        )
         r2, r3 = s.commit([(t.id, b2), (t.id, b3)], NOW)
         assert (r2.accepted, r2.rejected) == (2, 0)
         assert (r3.accepted, r3.rejected) == (2, 1)
@@ -561,6 +581,116 @@ def test_devices_come_only_with_committed_batches_and_the_cap_is_exact(engine, t
             if n
         }
         assert frames == {"a": 2, "b": 1, "c": 2}
-    with Store(tmp_path / "db", engine=engine) as s:  # and so it stays after a restart
+    with Store(tmp_path / "db", engine=engine, tiers=tiers) as s:  # and so after a restart
         assert s.device_ids(t.id) == ["a", "b", "c"]
         assert s.rollups[t.id].device_ids() == ["a", "b", "c"]
+
+
+def test_a_restart_replays_the_log_of_the_crash_before_it_only(engine, tmp_path) -> None:
+    """What a start replays is checkpointed at once (the server does so as it starts), so
+    crashes in a row, less than a checkpoint interval apart, do not pile the log up: each
+    start replays only what was committed since the one before, and the data reads back the
+    same."""
+    frames = [["a", NOW_S - 600 + 60 * i, int(i % 5 == 0)] for i in range(10)]
+    with Store(tmp_path / "control", engine=engine) as control:
+        t = control.add_tenant("acme")
+        control.ingest(t.id, body(frames[:5], seq=1), NOW)
+        control.ingest(t.id, body(frames[5:], seq=2), NOW)
+        control.checkpoint(NOW)
+        expected = export(control, t.id)
+    crashed = Store(tmp_path / "db", engine=engine)
+    t = crashed.add_tenant("acme")
+    crashed.ingest(t.id, body(frames[:5], seq=1), NOW)
+    crashed.env.close()  # no checkpoint: as if the process died here
+    restarted = Store(tmp_path / "db", engine=engine)
+    assert restarted.replayed_records == 1
+    assert restarted.checkpoint_replayed_log(NOW) > 0
+    assert restarted.log_records == 0
+    restarted.ingest(t.id, body(frames[5:], seq=2), NOW)
+    restarted.env.close()  # and it dies too, before its first checkpoint
+    with Store(tmp_path / "db", engine=engine) as s:
+        assert s.replayed_records == 1  # only the batch committed since the last start
+        s.checkpoint_replayed_log(NOW)
+        assert s.log_records == 0
+        assert s.checkpoint_replayed_log(NOW) == 0  # nothing more to fold in
+        assert s.ingest(t.id, body(frames[:5], seq=1), NOW).duplicate
+        assert export(s, t.id) == expected
+
+
+def test_a_tenant_has_the_cap_and_heartbeat_of_its_tier_by_name(engine, tmp_path) -> None:
+    """A tenant stores its tier's name only: what the tier allows comes from the tiers the
+    store is opened with; a name they no longer define falls back as the rate does
+    (``tier_of``: the standard tier)."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine, tiers={"small": Tier(device_cap=1, heartbeat_s=120)}) as s:
+        t = s.add_tenant("acme", plan="small")
+        assert (t.device_cap, t.heartbeat_s, s.rollups[t.id].default_heartbeat_s) == (1, 120, 120)
+        s.ingest(t.id, body([["a", NOW_S - 60], ["b", NOW_S - 60]], seq=1), NOW)
+        assert s.device_ids(t.id) == ["a"]
+        s.checkpoint(NOW)
+    with Store(path, engine=engine, tiers={"small": Tier(device_cap=2, heartbeat_s=300)}) as s:
+        t = s.tenant("acme")
+        assert (t.plan, t.device_cap, t.heartbeat_s) == ("small", 2, 300)
+        assert (s.rollups[t.id].device_cap, s.rollups[t.id].default_heartbeat_s) == (2, 300)
+        s.ingest(t.id, body([["b", NOW_S - 30], ["c", NOW_S - 30]], seq=2), NOW)
+        assert s.device_ids(t.id) == ["a", "b"]
+        s.checkpoint(NOW)
+    with Store(path, engine=engine, tiers={"standard": Tier(heartbeat_s=90)}) as s:
+        t = s.tenant("acme")
+        assert (t.plan, t.device_cap, t.heartbeat_s) == ("small", 0, 90)
+
+
+def test_a_tenant_record_with_copied_tier_settings_still_loads(engine, tmp_path) -> None:
+    """Records written before tenants kept only the tier's name carry copies of the cap and
+    heartbeat: they load, and the copies are ignored."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine) as s:
+        old = msgpack.packb(
+            {
+                "name": "legacy",
+                "plan": "basic",
+                "slot_s": 300,
+                "heartbeat_s": 30,
+                "device_cap": 9,
+                "closed_before_ns": 5,
+                "settings": {"zone": "eu"},
+            }
+        )
+
+        def work(txn) -> None:
+            txn.put(TENANT_KEY.pack(1), old, db=s.slab.db[b"tenants"])
+            txn.put(b"legacy", TENANT_KEY.pack(1), db=s.slab.db[b"tenant_names"])
+
+        s.slab.write(work)
+    with Store(path, engine=engine) as s:
+        t = s.tenant("legacy")
+        assert (t.id, t.plan, t.slot_s, t.closed_before_ns, t.settings) == (
+            1,
+            "basic",
+            300,
+            5,
+            {"zone": "eu"},
+        )
+        assert (t.device_cap, t.heartbeat_s) == (1_000, 60)  # the basic tier's
+        assert s.rollups[t.id].device_cap == 1_000
+
+
+def test_device_index_reads_the_stored_ids(engine, tmp_path) -> None:
+    """``device_index`` answers from the stored ids: a device only decoded (not committed)
+    has none, and a read-only store follows the writer's new devices without interning them
+    in any rollup (it has none)."""
+    path = tmp_path / "db"
+    with Store(path, engine=engine) as s:
+        t = s.add_tenant("acme")
+        s.ingest(t.id, body([{"d": "a", "t": NOW_S - 120, "fw": "1.0"}], seq=1), NOW)
+        ingest.decode(s.rollups[t.id], body([["ghost", NOW_S - 60]], seq=2), NOW)  # never committed
+        assert (s.device_index(t.id, "a"), s.device_index(t.id, "ghost")) == (0, None)
+        s.checkpoint(NOW)
+    with Store(path, readonly=True, engine=engine) as reader:
+        assert reader.rollups == {}
+        assert reader.device_index(t.id, "b") is None
+        args = [str(path), str(NOW_S - 60), str(NOW)]
+        subprocess.run([sys.executable, "-c", WRITER, *args], cwd=REPO, check=True)
+        assert (reader.device_index(t.id, "a"), reader.device_index(t.id, "b")) == (0, 1)
+        assert reader.firmware_names(t.id) == ["", "1.0", "2.0"]
+        assert reader.rollups == {}

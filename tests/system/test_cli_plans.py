@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.store import Store
+from core.tiers import load_tiers
 from uptally.cli import main
 
 
@@ -19,7 +20,7 @@ def test_tenant_add_refuses_an_unknown_plan(tmp_path, capsys) -> None:
         main(["tenant", "add", "acme", "--plan", "gold", "--config", str(config), "--data", data])
         == 0
     )
-    with Store(data) as store:
+    with Store(data, tiers=load_tiers(str(config))) as store:
         assert store.tenant("acme").plan == "gold" and store.tenant("acme").device_cap == 7
 
 

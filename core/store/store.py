@@ -1,0 +1,575 @@
+"""The store: the tables over one slab, and the writes that span them.
+
+Writes come in two kinds (see ``docs/storage.md``):
+
+* :meth:`Store.commit` takes a group of decoded batches and, in ONE fsync'd write
+  transaction, appends their accepted frames to the log, records their ``(gateway, seq)``
+  dedupe keys, gives the devices new in the group their indexes and persists them with newly
+  interned firmware ids. Only after the commit does it intern those devices and fold the
+  batches into the tenants' in-memory rollups. A failed commit leaves both the file and the
+  rollups as they were, and creates no device.
+* :meth:`Store.checkpoint` drains the rollups, merges the drained day deltas into the stored
+  per-(tenant, day) blocks and deletes the log records they came from, in one transaction.
+
+On open, the log written since the last checkpoint is replayed into the rollups, so a crash
+loses nothing that was committed; :meth:`Store.checkpoint_replayed_log`, which the server
+calls as it starts, then folds it into the day blocks, so that the next start replays only
+what was committed after this one.
+
+One process opens a store path once, and never carries it across ``fork()``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+
+import lmdb
+import numpy as np
+import numpy.typing as npt
+
+from core import ingest
+from core.batch import Batch, admit_new_devices
+from core.dayblock import BitmapBlock, DayDelta
+from core.rollup import Rollup, RollupPy
+from core.store.checkpoints import (
+    CheckpointTable,
+    Drained,
+    Prepared,
+    empty_devstate,
+    merge_devstate,
+)
+from core.store.devices import DeviceTable, Persisted
+from core.store.log import CommitResult, LogTable
+from core.store.slab import DEDUPE_KEY, Slab, StoreError
+from core.store.tenants import Tenant, TenantTable, UnknownTenant
+from core.store.tokens import Token, TokenTable, check_scope
+from core.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier
+from core.times import NS_PER_MS, NS_PER_S, S_PER_DAY
+
+SCHEMA_VERSION = 1
+
+
+class Store:
+    """One LMDB environment holding every tenant; see the package docstring.
+
+    A writable store has a rollup (the live day state) per tenant, ``rollups``; a read-only
+    one (the dashboard's) has none, and reads what the writer's checkpoints stored.
+    """
+
+    DBS = (
+        b"meta",
+        b"tenants",
+        b"tenant_names",
+        b"devices",
+        b"device_ids",
+        b"firmware",
+        b"gateways",
+        b"gateway_ids",
+        b"dedupe",
+        b"dedupe_age",
+        b"log",
+        b"days",
+        b"daystats",
+        b"devstate",
+        b"tokens",
+        b"token_hashes",
+    )
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = 64 << 20,
+        dedupe_window_s: int = S_PER_DAY,
+        readonly: bool = False,
+        engine: type[RollupPy] | None = None,
+        tiers: Mapping[str, Tier] = DEFAULT_TIERS,
+    ) -> None:
+        self.engine: type[RollupPy] = engine or Rollup
+        self.readonly = readonly
+        self.dedupe_window_ns = dedupe_window_s * NS_PER_S
+        self.slab = Slab(
+            path,
+            self.DBS,
+            schema=SCHEMA_VERSION,
+            map_size=map_size,
+            readonly=readonly,
+            on_create=lambda slab, txn: CheckpointTable(slab).start(txn, time.time_ns()),
+        )
+        self.path = self.slab.path
+        self.env = self.slab.env
+        self.rollups: dict[int, RollupPy] = {}
+        self.tenant_table = TenantTable(self.slab, tiers)
+        self.tenants: dict[int, Tenant] = self.tenant_table.by_id
+        self.token_table = TokenTable(self.slab)
+        self.device_table = DeviceTable(self.slab, self.rollups)
+        self.log_table = LogTable(self.slab, self.dedupe_window_ns)
+        self.checkpoint_table = CheckpointTable(self.slab)
+        #: log records replayed on open and not yet checkpointed (0 in a read-only store)
+        self.replayed_records = 0
+        # tenants are opened (read, given a rollup) and published under this lock: the
+        # server refreshes them from its pools' threads
+        self._opening = threading.Lock()
+        self._load()
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        with self.slab.txn() as txn:
+            for tenant in self.tenant_table.read_new(txn):
+                self._open_tenant(txn, tenant)
+                self.tenant_table.publish(tenant)
+            self.device_table.load_gateways(txn)
+            if not self.readonly:
+                self.log_table.open(txn, self.checkpoint_table.lsn(txn))
+        if not self.readonly:
+            self.replayed_records = self.log_records
+            self._replay_log()
+
+    def _open_tenant(self, txn: lmdb.Transaction, tenant: Tenant) -> None:
+        """Read the tenant's ids; in a writable store, also give it its rollup."""
+        if self.readonly:
+            self.device_table.open_tenant(txn, tenant.id)
+            return
+        rollup = self.engine(tenant.slot_s, tenant.heartbeat_s, tenant.device_cap)
+        self.device_table.open_tenant(txn, tenant.id, rollup)
+        state = self.checkpoint_table.devstate(txn, tenant.id, rollup.n_devices)
+        for dev in np.flatnonzero(state["heartbeat_s"]):
+            rollup.set_heartbeat(int(dev), int(state["heartbeat_s"][dev]))
+        self.rollups[tenant.id] = rollup
+
+    def _replay_log(self, upto: int | None = None, tenants: set[int] | None = None) -> None:
+        """Apply the log (records up to ``upto``, of ``tenants``, if given) to the rollups."""
+        for tenant_id, batch in self.log_table.batches(upto):
+            if tenants is None or tenant_id in tenants:
+                self.rollups[tenant_id].apply(batch)
+
+    def checkpoint_replayed_log(self, now_ns: int) -> int:
+        """Checkpoint now if the open replayed log records, so that they are replayed by no
+        later open: under crashes less than a checkpoint interval apart the log would pile up
+        otherwise. Call it before the writer starts; returns the device-days written."""
+        if not self.replayed_records:
+            return 0
+        return self.checkpoint(now_ns)
+
+    def close(self) -> None:
+        self.slab.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- tenants ---------------------------------------------------------------------------
+
+    def add_tenant(self, name: str, *, plan: str = DEFAULT_TIER, slot_s: int = 60) -> Tenant:
+        """A new tenant on the tier called ``plan`` (a name the tiers lack falls back as
+        :func:`core.tiers.tier_of` says)."""
+        RollupPy(slot_s, self.tenant_table.tier(plan).heartbeat_s)  # validates the settings
+        with self._opening:
+            tenant = self.tenant_table.add(name, plan, slot_s)
+            with self.slab.txn() as txn:
+                self._open_tenant(txn, tenant)
+            self.tenant_table.publish(tenant)
+        return tenant
+
+    def refresh_tenants(self) -> None:
+        """Pick up tenants added by another process (the CLI beside a running server). Safe
+        from any thread: a tenant is opened once, and published only with its rollup."""
+        with self._opening, self.slab.txn() as txn:
+            for tenant in self.tenant_table.read_new(txn):
+                self._open_tenant(txn, tenant)
+                self.tenant_table.publish(tenant)
+
+    def tenant(self, name_or_id: str | int) -> Tenant:
+        return self.tenant_table.find(name_or_id)
+
+    def set_closed_before(self, tenant_id: int, closed_before_ns: int) -> None:
+        """Refuse frames older than this from now on (month close sets it)."""
+        self.tenant_table.set_closed_before(tenant_id, closed_before_ns)
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def add_token(self, tenant_id: int | None, scope: str) -> tuple[str, Token]:
+        """Create a token; returns the secret (shown once, stored only as a hash) and its
+        record. ``tenant_id`` None with scope "staff" reads every tenant."""
+        check_scope(tenant_id, scope)
+        if tenant_id is not None and tenant_id not in self.tenants:
+            raise UnknownTenant(tenant_id)
+        return self.token_table.add(tenant_id, scope)
+
+    def revoke_token(self, token_id: int) -> Token:
+        return self.token_table.revoke(token_id)
+
+    def tokens(self) -> list[Token]:
+        return self.token_table.all()
+
+    def authenticate(self, secret: str) -> Token | None:
+        """The live token with this secret, or None (unknown or revoked). Reads the store on
+        every call, so a revocation by another process takes effect at once."""
+        return self.token_table.authenticate(secret)
+
+    # --- devices ---------------------------------------------------------------------------
+
+    def device_ids(self, tenant_id: int) -> list[str]:
+        """Ids of the tenant's devices, by index. Ids are never removed or renumbered."""
+        self.device_table.follow(tenant_id)
+        return self.device_table.ids[tenant_id]
+
+    def device_index(self, tenant_id: int, device_id: str) -> int | None:
+        """The index of a stored device of the tenant, None if it has no such device. Reads
+        the store's own ids (a read-only store follows the writer's), never a rollup's."""
+        return self.device_table.device_index(tenant_id, device_id)
+
+    def firmware_names(self, tenant_id: int) -> list[str]:
+        """Firmware strings by id; index 0 is the empty string (none). The writer's include
+        those its decoders interned and no commit has stored yet."""
+        if self.readonly:
+            self.device_table.follow(tenant_id)
+            return ["", *self.device_table.firmware[tenant_id]]
+        return ["", *self.rollups[tenant_id].firmware_ids()]
+
+    def register_device(
+        self,
+        tenant_id: int,
+        device_id: str,
+        *,
+        activated_ns: int | None = None,
+        retired_ns: int | None = None,
+        heartbeat_s: int | None = None,
+    ) -> int:
+        """Create or update a device's lifecycle settings; returns its index."""
+        with self.device_table.admission:
+            return self._register_device(
+                tenant_id, device_id, activated_ns, retired_ns, heartbeat_s
+            )
+
+    def _register_device(
+        self,
+        tenant_id: int,
+        device_id: str,
+        activated_ns: int | None,
+        retired_ns: int | None,
+        heartbeat_s: int | None,
+    ) -> int:
+        rollup = self.rollups[tenant_id]
+        dev = rollup.device_index(device_id)
+        if dev < 0:
+            if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
+                raise ValueError("device cap reached")
+            dev = rollup.add_device(device_id)
+        elif heartbeat_s is not None and heartbeat_s != rollup.heartbeat_s(dev):
+            # Frames cover [t, t + H) with the heartbeat in force when they are applied, and
+            # a replay after a crash applies the log with the heartbeats of that moment: fold
+            # the frames so far into the day blocks first, so that none is ever covered with
+            # the new heartbeat in one run and the old one in another.
+            self.checkpoint()
+        stored_heartbeat_s = rollup.heartbeat_s(dev)
+        if heartbeat_s is not None:
+            rollup.set_heartbeat(dev, heartbeat_s)
+
+        def work(txn: lmdb.Transaction) -> Persisted:
+            persisted = self.device_table.persist_ids(txn, tenant_id)
+            state = self.checkpoint_table.devstate(txn, tenant_id, rollup.n_devices)
+            if activated_ns is not None:
+                state["registered_ms"][dev] = activated_ns // NS_PER_MS
+            if retired_ns is not None:
+                state["retired_ms"][dev] = retired_ns // NS_PER_MS
+            if heartbeat_s is not None:
+                state["heartbeat_s"][dev] = heartbeat_s
+            self.checkpoint_table.put_devstate(txn, tenant_id, state)
+            return persisted
+
+        try:
+            persisted = self.slab.write(work)
+        except BaseException:
+            # not stored, so not in force: a replay after a restart would use the stored one
+            rollup.set_heartbeat(dev, stored_heartbeat_s)
+            raise
+        self.device_table.ids_persisted(tenant_id, persisted)
+        return dev
+
+    def add_devices(self, tenant_id: int, device_ids: list[str]) -> None:
+        """Intern many device ids at once (provisioning, tools, benchmarks)."""
+        rollup = self.rollups[tenant_id]
+        with self.device_table.admission:
+            for device_id in device_ids:
+                if rollup.device_index(device_id) < 0:
+                    if rollup.device_cap and rollup.n_devices >= rollup.device_cap:
+                        raise ValueError("device cap reached")
+                    rollup.add_device(device_id)
+            persisted = self.slab.write(lambda txn: self.device_table.persist_ids(txn, tenant_id))
+            self.device_table.ids_persisted(tenant_id, persisted)
+
+    def devstate(
+        self, tenant_id: int, devices: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.void]:
+        """Per-device lifecycle and latest values (as of the last checkpoint): dense by index,
+        or the rows of ``devices`` (indexes as numpy takes them) only, which reads just those
+        rows out of the map instead of copying every device's."""
+        n = len(self.device_ids(tenant_id))
+        if devices is None:
+            with self.slab.txn() as txn:
+                return self.checkpoint_table.devstate(txn, tenant_id, n)[:n]
+        idx = np.arange(n)[np.asarray(devices, np.int64)]  # IndexError as for the full array
+        return self.checkpoint_table.devstate_rows(tenant_id, idx)
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    def commit(
+        self, group: list[tuple[int, Batch]], now_ns: int | None = None
+    ) -> list[CommitResult]:
+        """Durably commit a group of decoded batches in one transaction, then apply them.
+
+        Returns one result per batch, in order; a batch whose ``(gateway, seq)`` was accepted
+        within the dedupe window (or earlier in the same group) is a duplicate: nothing of it
+        is applied and its result repeats the counts first acknowledged. The devices a batch
+        brings are created here (``admit_new_devices``), so a duplicate, or a group whose
+        transaction fails, creates none; frames of new devices over the tenant's device cap
+        are rejected here too.
+        """
+        with self.device_table.admission:
+            return self._commit(group, time.time_ns() if now_ns is None else now_ns)
+
+    def _commit(self, group: list[tuple[int, Batch]], now_ns: int) -> list[CommitResult]:
+        log, devices = self.log_table, self.device_table
+        new_gateways: dict[tuple[int, str], int] = {}
+        persisted: dict[int, Persisted] = {}
+        max_seq: dict[tuple[int, int], int] = {}
+        new_devices: dict[int, dict[str, int]] = {}  # per tenant: id -> index it will take
+        admitted: list[Batch | None] = []  # each batch with final device indexes
+        lsn = [0]  # the log's last record once the group commits
+
+        def work(txn: lmdb.Transaction) -> list[CommitResult]:
+            new_gateways.clear()
+            max_seq.clear()
+            new_devices.clear()
+            admitted.clear()
+            results: list[CommitResult] = []
+            seen: dict[bytes, CommitResult] = {}
+            record: list[bytes] = []  # the group's accepted frames: one log record
+            for tenant_id, batch in group:
+                dedupe = None  # (key, gateway id, seq) of a batch with a seq
+                if batch.seq is not None:
+                    gw = devices.gateway_id(txn, tenant_id, batch.gateway, new_gateways)
+                    key = DEDUPE_KEY.pack(tenant_id, gw, batch.seq)
+                    dedupe = (key, gw, batch.seq)
+                    top = max_seq.get((tenant_id, gw))
+                    if top is None:
+                        top = max_seq[(tenant_id, gw)] = log.stored_max_seq(txn, tenant_id, gw)
+                    earlier = seen.get(key)
+                    if earlier is None and batch.seq <= top:
+                        earlier = log.dedupe_hit(txn, key, now_ns)
+                    if earlier is not None:
+                        results.append(
+                            CommitResult(
+                                earlier.accepted,
+                                earlier.rejected,
+                                earlier.warnings,
+                                earlier.errors,
+                                duplicate=True,
+                            )
+                        )
+                        admitted.append(None)
+                        continue
+                batch = admit_new_devices(
+                    self.rollups[tenant_id], batch, new_devices.setdefault(tenant_id, {})
+                )
+                result = CommitResult(batch.accepted, batch.rejected, batch.warnings, batch.errors)
+                if dedupe is not None:
+                    key, gw, seq = dedupe
+                    seen[key] = result
+                    max_seq[(tenant_id, gw)] = max(max_seq[(tenant_id, gw)], seq)
+                    log.remember(txn, tenant_id, gw, seq, result, now_ns)
+                if batch.accepted:
+                    record += log.record(tenant_id, batch)
+                results.append(result)
+                admitted.append(batch)
+            lsn[0] = log.append(txn, record)
+            for tenant_id in {tenant_id for tenant_id, _ in group}:
+                persisted[tenant_id] = self.device_table.persist_ids(
+                    txn, tenant_id, list(new_devices.get(tenant_id, ()))
+                )
+            return results
+
+        results = self.slab.write(work)
+        log.lsn = lsn[0]
+        log.max_seq.update(max_seq)
+        devices.gateways.update(new_gateways)
+        for tenant_id, new in new_devices.items():
+            rollup = self.rollups[tenant_id]
+            for device_id, dev in new.items():
+                if rollup.add_device(device_id) != dev:
+                    raise StoreError(f"device {device_id!r} was interned outside a commit")
+        for tenant_id, written in persisted.items():
+            devices.ids_persisted(tenant_id, written)
+        for (tenant_id, _), batch in zip(group, admitted, strict=True):
+            if batch is not None and batch.accepted:
+                self.rollups[tenant_id].apply(batch)
+        return results
+
+    def ingest(self, tenant_id: int, body: bytes, now_ns: int | None = None) -> CommitResult:
+        """Decode, commit and apply one batch: the synchronous path (tests, tools, demo)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        closed = self.tenants[tenant_id].closed_before_ns
+        batch = ingest.decode(self.rollups[tenant_id], body, now_ns, closed_before_ns=closed)
+        return self.commit([(tenant_id, batch)], now_ns)[0]
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def blocks_complete_until_ns(self) -> int:
+        """Wall-clock time up to which the day blocks hold every committed frame: the last
+        checkpoint's cut. Frames committed since are in the log and the live state only, so
+        queries over the blocks treat later slots as not yet known (not as down). Read from
+        the store each time, so a reader in another process follows the writer's checkpoints.
+        """
+        return self.checkpoint_table.complete_until_ns()
+
+    @property
+    def log_records(self) -> int:
+        return self.log_table.records
+
+    def checkpoint(self, now_ns: int | None = None) -> int:
+        """Merge the live state into the day blocks and truncate the log; returns the number
+        of device-days written. Also forgets dedupe keys older than the window. ``now_ns``
+        (default: the clock) is the checkpoint's cut and the dedupe window's end.
+
+        The three steps can run apart (the server's writer does): :meth:`drain_checkpoint`
+        between commits, :meth:`prepare_checkpoint` in another thread while commits go on,
+        :meth:`write_checkpoint` in one short write transaction.
+        """
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        drained = self.drain_checkpoint(now_ns)
+        return self.write_checkpoint(self.prepare_checkpoint(drained), now_ns)
+
+    def drain_checkpoint(self, now_ns: int) -> Drained:
+        """Take the live state of every tenant, with the last log record it includes; the
+        cut is at ``now_ns``, a time by which all that was applied had been committed.
+
+        Call it between commits (in the writer thread): every batch committed up to ``lsn``
+        has been applied, and none after it.
+        """
+        # a copy: the event loop may pick up a new tenant (``refresh_tenants``) meanwhile
+        rollups = list(self.rollups.items())
+        deltas: dict[int, list[DayDelta]] = {}
+        try:
+            for tenant_id, rollup in rollups:
+                deltas[tenant_id] = rollup.drain()
+        except BaseException:
+            # the tenants drained so far get their state back from the log (a rollup whose
+            # drain fails keeps its own)
+            self._replay_log(upto=self.log_table.lsn, tenants=set(deltas))
+            raise
+        return Drained(self.log_table.lsn, {t: d for t, d in deltas.items() if d}, now_ns)
+
+    def prepare_checkpoint(self, drained: Drained) -> Prepared:
+        """Merge drained days with the stored blocks and encode them (no write; any thread)."""
+        table = self.checkpoint_table
+        try:
+            puts: list[tuple[bytes, bytes, bytes]] = []
+            written = 0
+            devstates = {}
+            with self.slab.txn() as txn:
+                for tenant_id, deltas in drained.deltas.items():
+                    rollup = self.rollups[tenant_id]
+                    fw_rank = rollup.fw_rank()
+                    for delta in deltas:
+                        puts.extend(
+                            table.merge_day(txn, tenant_id, delta, rollup.slots_per_day, fw_rank)
+                        )
+                        written += len(delta.dev)
+                    devstates[tenant_id] = table.merged_devstate(
+                        txn, tenant_id, deltas, rollup.n_devices, fw_rank
+                    )
+            return Prepared(drained, puts, written, devstates)
+        except BaseException:
+            self._restore(drained)
+            raise
+
+    def write_checkpoint(self, prepared: Prepared, now_ns: int | None = None) -> int:
+        """Write prepared blocks, fold the days into ``devstate``, delete the log records
+        they came from; one transaction. On failure the live state is rebuilt from the log."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        drained = prepared.drained
+        table = self.checkpoint_table
+
+        def work(txn: lmdb.Transaction) -> int:
+            table.put(txn, prepared.puts)
+            for tenant_id, deltas in drained.deltas.items():
+                seen, state = prepared.devstates[tenant_id]
+                rollup = self.rollups[tenant_id]
+                if table.raw_devstate(txn, tenant_id) != seen:
+                    # written since it was prepared (a device registered): merge it again
+                    seen, state = table.merged_devstate(
+                        txn, tenant_id, deltas, rollup.n_devices, rollup.fw_rank()
+                    )
+                n = rollup.n_devices
+                if len(state) < n:  # devices interned since
+                    state = np.concatenate((state, empty_devstate(n - len(state))))
+                table.put_devstate(txn, tenant_id, state)
+            self.log_table.truncate(txn, drained.lsn)
+            table.record_cut(txn, drained.lsn, drained.at_ns)
+            self.log_table.expire_dedupe(txn, now_ns)
+            return prepared.written
+
+        try:
+            written = self.slab.write(work)
+        except BaseException:
+            self._restore(drained)
+            raise
+        self.replayed_records = 0
+        self.clear_stale_readers()
+        return written
+
+    def _restore(self, drained: Drained) -> None:
+        """Put drained state back: it is still in the log, up to ``drained.lsn``."""
+        self._replay_log(upto=drained.lsn)
+
+    def merge_days(self, tenant_id: int, deltas: list[DayDelta]) -> int:
+        """Merge day deltas (as ``Rollup.drain`` makes them) into the stored blocks in one
+        transaction; returns the device-days written. Tools use it to import history."""
+        rollup = self.rollups[tenant_id]
+        table = self.checkpoint_table
+
+        def work(txn: lmdb.Transaction) -> int:
+            fw_rank = rollup.fw_rank()
+            state = table.devstate(txn, tenant_id, rollup.n_devices)
+            for delta in deltas:
+                table.put(
+                    txn, table.merge_day(txn, tenant_id, delta, rollup.slots_per_day, fw_rank)
+                )
+                merge_devstate(state, delta, fw_rank)
+            table.put_devstate(txn, tenant_id, state)
+            return sum(len(delta.dev) for delta in deltas)
+
+        return self.slab.write(work)
+
+    def map_used(self) -> float:
+        """The share of the LMDB map in use (it grows when full)."""
+        return self.slab.map_used()
+
+    def clear_stale_readers(self) -> int:
+        """Free the reader slots of processes that died holding a read transaction (a killed
+        dashboard, say); until then LMDB cannot reuse the pages their snapshot pins, and the
+        file grows. Returns how many were cleared."""
+        return self.slab.clear_stale_readers()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def day_blocks(
+        self, tenant_id: int, first_day: int, last_day: int
+    ) -> Iterator[tuple[int, BitmapBlock, npt.NDArray[np.void]]]:
+        """Stored day blocks of a tenant for days ``first_day..last_day`` (missing ones are
+        skipped), as of the last checkpoint."""
+        return self.checkpoint_table.day_blocks(tenant_id, first_day, last_day)
+
+    def raw_day(self, tenant_id: int, day: int) -> tuple[bytes | None, bytes | None]:
+        """The stored bytes of one day's bitmap and stats blocks (for tests and tools)."""
+        return self.checkpoint_table.raw_day(tenant_id, day)
+
+    def stored_days(self, tenant_id: int) -> list[int]:
+        return self.checkpoint_table.stored_days(tenant_id)

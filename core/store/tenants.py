@@ -1,0 +1,138 @@
+"""The tenants table: ``tenants`` (id -> record) and ``tenant_names`` (name -> id).
+
+A tenant's record keeps the name of its service tier (``plan``), never what the tier allows:
+its device cap and default heartbeat are resolved from the store's tiers when the record is
+read, so a tier changed in the operator's file applies to every tenant on it. A name the
+tiers no longer define falls back as the ingest rate does (:func:`core.tiers.tier_of`).
+Records written before this carry copies of the cap and heartbeat; they are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import lmdb
+import msgpack
+
+from core.store.slab import ID_VALUE, TENANT_KEY, Slab, last_id
+from core.tiers import DEFAULT_TIER, Tier, tier_of
+
+
+class UnknownTenant(KeyError):
+    pass
+
+
+@dataclass
+class Tenant:
+    id: int
+    name: str
+    plan: str = DEFAULT_TIER  # the name of its tier
+    slot_s: int = 60
+    closed_before_ns: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: what ``plan`` allows, resolved from the store's tiers when read; not stored
+    tier: Tier = field(default_factory=Tier, compare=False, repr=False)
+
+    @property
+    def heartbeat_s(self) -> int:
+        """The default heartbeat of its devices: its tier's."""
+        return self.tier.heartbeat_s
+
+    @property
+    def device_cap(self) -> int:
+        """How many devices it may have (0: no cap): its tier's."""
+        return self.tier.device_cap
+
+    def to_record(self) -> bytes:
+        return msgpack.packb(
+            {
+                "name": self.name,
+                "plan": self.plan,
+                "slot_s": self.slot_s,
+                "closed_before_ns": self.closed_before_ns,
+                "settings": self.settings,
+            }
+        )
+
+    @classmethod
+    def from_record(
+        cls, tenant_id: int, data: bytes, tiers: Mapping[str, Tier] | None = None
+    ) -> Tenant:
+        """The tenant of a stored record, its tier resolved from ``tiers`` (if given)."""
+        record = msgpack.unpackb(data)
+        plan = record.get("plan", DEFAULT_TIER)
+        return cls(
+            id=tenant_id,
+            name=record["name"],
+            plan=plan,
+            slot_s=record.get("slot_s", 60),
+            closed_before_ns=record.get("closed_before_ns", 0),
+            settings=record.get("settings", {}),
+            tier=Tier() if tiers is None else tier_of(tiers, plan),
+        )
+
+
+class TenantTable:
+    """Every tenant of the store, by id (``by_id``, kept in memory: tenants are few)."""
+
+    def __init__(self, slab: Slab, tiers: Mapping[str, Tier]) -> None:
+        self.slab = slab
+        self.tiers = tiers
+        self.by_id: dict[int, Tenant] = {}
+
+    def tier(self, plan: str) -> Tier:
+        return tier_of(self.tiers, plan)
+
+    def read_new(self, txn: lmdb.Transaction) -> list[Tenant]:
+        """The stored tenants not yet in ``by_id`` (another process, the CLI beside a running
+        server, may have added some); the caller opens them, then :meth:`publish`es them."""
+        new = []
+        for key, value in txn.cursor(db=self.slab.db[b"tenants"]):
+            tenant_id = TENANT_KEY.unpack(key)[0]
+            if tenant_id not in self.by_id:
+                new.append(Tenant.from_record(tenant_id, bytes(value), self.tiers))
+        return new
+
+    def add(self, name: str, plan: str, slot_s: int) -> Tenant:
+        """Store a new tenant (the next id after the greatest stored) and return it, to be
+        opened and then :meth:`publish`ed by the caller."""
+        if not name or len(name.encode()) > 64:
+            raise ValueError("tenant name must be 1..64 bytes")
+
+        def work(txn: lmdb.Transaction) -> Tenant:
+            names = self.slab.db[b"tenant_names"]
+            if txn.get(name.encode(), db=names) is not None:
+                raise ValueError(f"tenant {name!r} exists")
+            tenants = self.slab.db[b"tenants"]
+            tenant_id = last_id(txn, tenants, TENANT_KEY) + 1
+            tenant = Tenant(tenant_id, name, plan, slot_s, tier=self.tier(plan))
+            txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=tenants)
+            txn.put(name.encode(), ID_VALUE.pack(tenant_id), db=names)
+            return tenant
+
+        return self.slab.write(work)
+
+    def publish(self, tenant: Tenant) -> None:
+        """Make an opened tenant known: from now on requests may find it, and its rollup."""
+        self.by_id[tenant.id] = tenant
+
+    def find(self, name_or_id: str | int) -> Tenant:
+        if isinstance(name_or_id, int):
+            if name_or_id in self.by_id:
+                return self.by_id[name_or_id]
+        else:
+            for tenant in self.by_id.values():
+                if tenant.name == name_or_id:
+                    return tenant
+        raise UnknownTenant(name_or_id)
+
+    def set_closed_before(self, tenant_id: int, closed_before_ns: int) -> None:
+        tenant = self.by_id[tenant_id]
+
+        def work(txn: lmdb.Transaction) -> None:
+            tenant.closed_before_ns = max(tenant.closed_before_ns, closed_before_ns)
+            txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=self.slab.db[b"tenants"])
+
+        self.slab.write(work)
