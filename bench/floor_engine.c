@@ -64,6 +64,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/_rollup_wire.h"
+
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
@@ -79,38 +81,8 @@ INL uint64_t be64(const uint8_t *p) { uint64_t w; memcpy(&w, p, 8); return __bui
 INL uint64_t ld64(const uint8_t *p) { uint64_t w; memcpy(&w, p, 8); return w; }
 INL uint32_t ld32(const uint8_t *p) { uint32_t w; memcpy(&w, p, 4); return w; }
 
-INL uint64_t mum(uint64_t a, uint64_t b) {
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-#define K0 0xA0761D6478BD642FULL
-#define K1 0xE7037ED1A0B428DBULL
-#define K2 0x8EBC6AF09C88C6E3ULL
-/* the engine's upt_hash_acc: wyhash-like; the OR of every loaded word goes to *acc, so that
-   the caller can tell an ASCII id from the same loads */
-INL uint64_t hash_acc(const uint8_t *p, size_t n, uint64_t seed, uint64_t *acc) {
-    uint64_t a, b, all = 0;
-    seed ^= K0;
-    if (n <= 16) {
-        if (n >= 8) { a = ld64(p); b = ld64(p + n - 8); }
-        else if (n >= 4) { a = ld32(p); b = ld32(p + n - 4); }
-        else if (n) { a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1]; b = 0; }
-        else a = b = 0;
-    } else {
-        size_t i = n;
-        while (i > 16) {
-            uint64_t w0 = ld64(p), w1 = ld64(p + 8);
-            all |= w0 | w1;
-            seed = mum(w0 ^ K1, w1 ^ seed);
-            p += 16;
-            i -= 16;
-        }
-        a = ld64(p + i - 16);
-        b = ld64(p + i - 8);
-    }
-    *acc = all | a | b;
-    return mum(K1 ^ n, mum(a ^ K1, b ^ seed ^ K2));
-}
+/* the id hash is the engine's own (upt_hash_acc: wyhash-like; the OR of every loaded word goes
+   to *acc, so that the caller can tell an ASCII id from the same loads) */
 #define ASCII(acc) (((acc) & 0x8080808080808080ULL) == 0)
 
 INL int keq(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -213,7 +185,7 @@ static int intern_all(Interner *it, const uint8_t *keys, const uint32_t *offs, s
     memcpy(it->arena, keys, offs[n]);
     for (size_t i = 0; i <= n; i++) it->offs[i] = offs[i];
     for (size_t i = 0; i < n; i++) {
-        uint64_t acc, h = hash_acc(keys + offs[i], offs[i + 1] - offs[i], seed, &acc);
+        uint64_t acc, h = upt_hash_acc(keys + offs[i], offs[i + 1] - offs[i], seed, &acc);
         size_t j = h & it->mask;
         while (it->slots[j]) j = (j + 1) & it->mask;
         it->slots[j] = ((h >> 32) << 32) | (i + 1);
@@ -700,7 +672,7 @@ NOINL size_t frame_slow(const uint8_t *buf, size_t end, size_t pos, const Limits
     fr->sec = (uint64_t)t / NS_PER_S;
     fr->sub = (uint32_t)((uint64_t)t % NS_PER_S);
     uint64_t acc;
-    fr->hash = hash_acc(fr->key, fr->len, lim->seed, &acc);
+    fr->hash = upt_hash_acc(fr->key, fr->len, lim->seed, &acc);
     unsigned warn = 0;
     int16_t value;
     fr->status = 0;
@@ -745,7 +717,7 @@ INL size_t frame_fast(const uint8_t *buf, size_t end, size_t pos, const Limits *
     else if (c == 0xD9 && p[2] - 1u < MAX_DEV_LEN) { n = p[2]; off = 3; }
     else return frame_slow(buf, end, pos, lim, fr, sd);
     uint64_t acc;
-    fr->hash = hash_acc(p + off, n, lim->seed, &acc);
+    fr->hash = upt_hash_acc(p + off, n, lim->seed, &acc);
     if (UNLIKELY(!ASCII(acc))) return frame_slow(buf, end, pos, lim, fr, sd);
     fr->key = p + off;
     fr->len = (uint8_t)n;
