@@ -11,9 +11,16 @@ Every setting is documented in ``docs/operations.md``. Example::
     max_body = 16777216
     checkpoint_interval_s = 5.0
 
-    [plans.standard]
+    [tiers.standard]
     rate_fps = 50000     # frames per second, sustained
     burst_s = 2.0        # bucket size, in seconds of rate
+    uptime_target = "99.5"
+
+    [upstream]
+    uptime_guarantee = "99.95"
+
+``[tiers.NAME]`` (or its older name ``[plans.NAME]``) and ``[upstream]`` are read by
+:func:`core.tiers.parse_catalog`, which names the bad key of a refused file.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from core.ingest import Limits
-from core.tiers import DEFAULT_TIERS, KINDS, Tier, parse_tiers, table, tier_of, typed
+from core.tiers import DEFAULT_TIERS, KINDS, Catalog, Tier, parse_catalog, table, tier_of, typed
 from core.times import S_PER_DAY
 
 
@@ -51,9 +59,16 @@ class Config:
     access_log: bool = False
     switch_interval_s: float = 0.0001
     tiers: Mapping[str, Tier] = field(default_factory=lambda: dict(DEFAULT_TIERS))
+    #: the platform vendor's monthly uptime guarantee, percent (``[upstream]``), if stated
+    upstream: Decimal | None = None
 
     def tier(self, name: str) -> Tier:
         return tier_of(self.tiers, name)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The tiers and the upstream guarantee, which flags the tiers promising more."""
+        return Catalog(self.tiers, self.upstream)
 
     @property
     def limits(self) -> Limits:
@@ -64,17 +79,17 @@ class Config:
     def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
         """Defaults, then the TOML file's values, then ``UPTALLY_<NAME>`` variables."""
         values: dict[str, Any] = {}
-        tiers = dict(DEFAULT_TIERS)
+        catalog = Catalog()
         if path:
             with open(path, "rb") as file:
                 doc = tomllib.load(file)
-            unknown = set(doc) - {"server", "ingest", "store", "plans"}
+            unknown = set(doc) - {"server", "ingest", "store", "plans", "tiers", "upstream"}
             if unknown:
                 raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
             for section in ("server", "ingest", "store"):
                 values.update(table(section, doc.get(section, {})))
-            tiers = parse_tiers(doc.get("plans", {}))
-        unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - {"tiers"})
+            catalog = parse_catalog(doc)
+        unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - _NOT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         defaults = cls()
@@ -85,11 +100,16 @@ class Config:
         for f in dataclasses.fields(cls):
             name = f"UPTALLY_{f.name.upper()}"
             raw = env.get(name)
-            if raw is None or f.name == "tiers":
+            if raw is None or f.name in _NOT_SETTINGS:
                 continue
             value = _from_env(name, raw, type(getattr(defaults, f.name)))
             values[f.name] = _in_range(name, f.name, value)
-        return cls(tiers=tiers, **values)
+        return cls(tiers=catalog.tiers, upstream=catalog.upstream, **values)
+
+
+#: Fields of their own sections (``[tiers]``, ``[upstream]``), neither keys of ``[server]``,
+#: ``[ingest]`` or ``[store]`` nor environment variables.
+_NOT_SETTINGS = {"tiers", "upstream"}
 
 
 def _from_env(name: str, raw: str, kind: type) -> Any:
