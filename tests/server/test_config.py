@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from core.tiers import Tier
+from core.tiers import DEFAULT_TIERS, Catalog, Tier
 from server.config import Config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -59,6 +61,17 @@ def test_unknown_plan_falls_back_to_standard() -> None:
         ("[plans.gold]\nburst_s = 0.0\n", "burst_s"),  # a 429 for ever
         ("[plans.gold]\nrate = 5\n", "rate"),
         ("[ingets]\nmax_frames = 10\n", "ingets"),  # a misspelt section is not skipped
+        ("[tiers.gold]\nuptime_target = 99.9\n", "tiers.gold.uptime_target"),  # a float
+        ('[tiers.gold]\nbase_fee = "4900"\n', "tiers.gold.base_fee"),
+        ('[tiers.gold]\ncredit_bands = [["99", "101"]]\n', r"tiers.gold.credit_bands\[0\]"),
+        ('[tiers.gold]\ncurrency = "usd"\n', "tiers.gold.currency"),
+        ("[tiers.gold]\nuptime = 99\n", "tiers.gold.uptime"),
+        ("[plans.gold]\nrate_fps = 1\n[tiers.gold]\nrate_fps = 2\n", "gold"),  # defined twice
+        ("[tiers]\ngold = 1\n", "tiers.gold"),
+        ("[upstream]\nuptime_guarantee = 99.95\n", "upstream.uptime_guarantee"),
+        ('[upstream]\nguarantee = "99.95"\n', "upstream.guarantee"),
+        ('[server]\nupstream = "99.95"\n', "upstream"),  # a section of its own
+        ("[server]\ntiers = 1\n", "tiers"),
     ],
 )
 def test_wrong_types_and_values_are_refused(tmp_path, text, name) -> None:
@@ -100,3 +113,23 @@ def test_settings_out_of_range_are_refused(tmp_path, text, env, name) -> None:
     path.write_text(text)
     with pytest.raises(ValueError, match=name):
         Config.load(str(path), env=env)
+
+
+def test_tiers_and_upstream_sections_load(tmp_path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        '[upstream]\nuptime_guarantee = "99.95"\n'
+        '[tiers.gold]\nuptime_target = "99.99"\ncredit_bands = [["99.99", "10"]]\n'
+        "[tiers.basic]\nrate_fps = 1000\n"
+    )
+    c = Config.load(str(path), env={"UPTALLY_UPSTREAM": "1", "UPTALLY_TIERS": "x"})
+    assert c.upstream == Decimal("99.95")
+    assert c.tier("gold").uptime_target == Decimal("99.99")
+    assert c.tier("basic") == dataclasses.replace(DEFAULT_TIERS["basic"], rate_fps=1000.0)
+    assert c.catalog == Catalog(c.tiers, Decimal("99.95"))
+    assert c.catalog.flagged() == ["gold"]
+
+
+def test_without_upstream_nothing_is_flagged(tmp_path) -> None:
+    assert Config().upstream is None and Config().catalog.flagged() == []
+    assert Config.load(str(documented_example(tmp_path)), env={}).catalog == Catalog()

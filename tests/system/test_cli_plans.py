@@ -33,3 +33,15 @@ def test_token_add_refuses_staff_with_a_tenant_or_scope(tmp_path, capsys) -> Non
         assert "--staff" in captured.err and "upt_" not in captured.out
     with Store(data) as store:
         assert store.tokens() == []  # no token that reads every tenant was made
+
+
+def test_a_refused_tier_file_is_one_line_naming_the_key(tmp_path, capsys) -> None:
+    config = tmp_path / "uptally.toml"
+    config.write_text("[tiers.gold]\nuptime_target = 99.9\n")
+    argv = ["tenant", "add", "acme", "--plan", "gold", "--config", str(config)]
+    assert main([*argv, "--data", str(tmp_path / "db")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"uptally: config {config}: tiers.gold.uptime_target must be a decimal string like"
+        ' "99.9" or an integer, not the float 99.9\n'
+    )
