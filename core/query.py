@@ -14,7 +14,7 @@ Results reflect the last checkpoint (``Store.checkpoint``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +31,19 @@ Int64s = npt.NDArray[np.int64]
 @dataclass(frozen=True)
 class Exclusions:
     """Windows excluded from uptime, e.g. maintenance: ``[start_ns, end_ns)`` intervals for
-    the whole tenant, and per device index. The SLA engine builds these from its calendars."""
+    the whole tenant, per device index (``devices``) and per group of device indexes that
+    share their windows (``groups``: one site's devices, say, so that a window over many
+    devices is masked once, not once per device). The SLA engine builds these."""
 
     tenant: Sequence[tuple[int, int]] = ()
-    devices: dict[int, Sequence[tuple[int, int]]] | None = None
+    devices: Mapping[int, Sequence[tuple[int, int]]] | None = None
+    groups: Sequence[tuple[npt.ArrayLike, Sequence[tuple[int, int]]]] = ()
+
+    def all_groups(self) -> list[tuple[Int64s, Sequence[tuple[int, int]]]]:
+        out = [(np.asarray(devs, np.int64), windows) for devs, windows in self.groups]
+        for dev, windows in (self.devices or {}).items():
+            out.append((np.array([dev], np.int64), windows))
+        return out
 
     def mask(
         self, windows: Sequence[tuple[int, int]], day: int, slot_ns: int, n_slots: int
@@ -77,7 +86,7 @@ def _scope(
     start_ns: int,
     end_ns: int,
     now_ns: int,
-    devices: Sequence[int] | None,
+    devices: Sequence[int] | npt.NDArray[np.int64] | None,
 ) -> Scope:
     tenant = store.tenants[tenant_id]
     slot_ns = tenant.slot_s * NS_PER_S
@@ -96,6 +105,15 @@ def _scope(
     if end_ns <= start_ns:  # an empty period holds no slot
         end_slot = first_slot
     end_slot = max(end_slot, first_slot)
+    lo, hi = device_ranges(state, slot_ns, first_slot, end_slot)
+    return Scope(tenant_id, slot_ns, n_slots, first_slot, end_slot, devs, lo, hi)
+
+
+def device_ranges(
+    state: npt.NDArray[np.void], slot_ns: int, first_slot: int, end_slot: int
+) -> tuple[Int64s, Int64s]:
+    """Each device's counted slots within ``[first_slot, end_slot)``: from its activation
+    (registration, else first frame; a device with neither counts none) to its retirement."""
     activation = np.where(state["registered_ms"] >= 0, state["registered_ms"], state["first_ms"])
     lo = np.where(activation >= 0, activation * NS_PER_MS // slot_ns, end_slot)
     lo = np.maximum(lo, first_slot)
@@ -103,7 +121,7 @@ def _scope(
     hi = np.where(retired >= 0, -(-retired * NS_PER_MS // slot_ns), end_slot)
     hi = np.minimum(hi, end_slot)
     hi = np.maximum(hi, lo)
-    return Scope(tenant_id, slot_ns, n_slots, first_slot, end_slot, devs, lo, hi)
+    return lo.astype(np.int64), hi.astype(np.int64)
 
 
 def _unpack(rows: npt.NDArray[np.uint8], n_slots: int) -> npt.NDArray[np.bool_]:
@@ -145,7 +163,7 @@ def _days(store: Store, scope: Scope, exclusions: Exclusions) -> Iterator[_Day]:
     blocks = {
         day: block for day, block, _ in store.day_blocks(scope.tenant_id, first_day, last_day)
     }
-    per_device = exclusions.devices or {}
+    groups = exclusions.all_groups()
     n = len(scope.devices)
     for day in range(first_day, last_day + 1):
         base = day * n_slots
@@ -162,15 +180,15 @@ def _days(store: Store, scope: Scope, exclusions: Exclusions) -> Iterator[_Day]:
         trivial_up = (cov_kind == KIND_FULL) & (fault_kind == KIND_EMPTY)
         detailed = ((cov_kind > KIND_FULL) | (fault_kind > KIND_FULL)) & (cov_kind != KIND_EMPTY)
         tenant_mask = exclusions.mask(exclusions.tenant, day, scope.slot_ns, n_slots)
-        device_masks = {
-            dev: mask
-            for dev, windows in per_device.items()
-            if (mask := exclusions.mask(windows, day, scope.slot_ns, n_slots)) is not None
-        }
+        group_masks = []  # (which of the queried devices, their mask)
+        for devs, windows in groups:
+            mask = exclusions.mask(windows, day, scope.slot_ns, n_slots)
+            if mask is not None:
+                members = np.isin(scope.devices, devs)
+                group_masks.append((members, mask))
+                detailed |= members
         if tenant_mask is not None:
             detailed[:] = True
-        for dev in device_masks:
-            detailed |= scope.devices == dev
         busy = np.flatnonzero(detailed & (hi > lo))
         width = (n_slots + 7) // 8
         up_packed = np.zeros((len(busy), width), np.uint8)
@@ -179,12 +197,12 @@ def _days(store: Store, scope: Scope, exclusions: Exclusions) -> Iterator[_Day]:
             if block is not None:
                 cov, fault = block.rows(scope.devices[busy])
                 up_packed = cov & ~fault
-            if tenant_mask is not None or device_masks:
+            if tenant_mask is not None or group_masks:
                 excluded = np.zeros((len(busy), n_slots), np.bool_)
                 if tenant_mask is not None:
                     excluded |= tenant_mask
-                for dev, mask in device_masks.items():
-                    excluded[scope.devices[busy] == dev] |= mask
+                for members, mask in group_masks:
+                    excluded[members[busy]] |= mask
         yield _Day(day, n_slots, lo, hi, trivial_up, busy, up_packed, excluded)
 
 
@@ -202,6 +220,8 @@ class UptimeTable:
     up: Int64s
     down: Int64s
     excluded: Int64s
+    #: per bucket, when the query asked for buckets
+    series: Series | None = None
 
     @property
     def percent(self) -> npt.NDArray[np.float64]:
@@ -214,21 +234,32 @@ class UptimeTable:
         return 100.0 * int(self.up.sum()) / total if total else None
 
 
-def _counts(day: _Day, bucket_slots: int) -> tuple[Int64s, Int64s]:
-    """Up and in-scope slot counts, shape (devices, buckets of the day)."""
+def _pieces(day: int, n_slots: int, edges: Int64s) -> tuple[Int64s, Int64s, Int64s]:
+    """The buckets a day's slots fall in: bucket ``i`` holds the slots ``edges[i]`` up to
+    ``edges[i + 1]`` (absolute slot numbers, ascending). Returns the buckets that touch the
+    day and each one's slot range within it, ``[start, end)``, empty pieces left out."""
+    base = day * n_slots
+    first = max(int(np.searchsorted(edges, base, "right")) - 1, 0)
+    last = min(int(np.searchsorted(edges, base + n_slots, "left")), len(edges) - 1)
+    buckets = np.arange(first, last, dtype=np.int64)
+    starts = np.clip(edges[buckets] - base, 0, n_slots)
+    ends = np.clip(edges[buckets + 1] - base, 0, n_slots)
+    keep = ends > starts
+    return buckets[keep], starts[keep], ends[keep]
+
+
+def _counts(day: _Day, starts: Int64s, ends: Int64s) -> tuple[Int64s, Int64s]:
+    """Up and in-scope slot counts, shape (devices, pieces), for pieces ``[starts, ends)`` of
+    the day's slots."""
     n_slots = day.n_slots
-    n_buckets = n_slots // bucket_slots
-    starts = np.arange(n_buckets) * bucket_slots
     in_scope = np.clip(
-        np.minimum(day.hi[:, None], starts + bucket_slots) - np.maximum(day.lo[:, None], starts),
-        0,
-        None,
+        np.minimum(day.hi[:, None], ends) - np.maximum(day.lo[:, None], starts), 0, None
     )
     up = np.where(day.trivial_up[:, None], in_scope, 0)
     if not len(day.busy):
         return up, in_scope
     rows = np.arange(len(day.busy))
-    if n_buckets == 1 and day.excluded is None:
+    if len(starts) == 1 and starts[0] == 0 and ends[0] == n_slots and day.excluded is None:
         # whole-day scope: a popcount of the packed bits is the answer
         whole = (day.lo[day.busy] == 0) & (day.hi[day.busy] == n_slots)
         up[day.busy[whole], 0] = np.bitwise_count(day.up_packed[whole]).sum(axis=1)
@@ -236,38 +267,17 @@ def _counts(day: _Day, bucket_slots: int) -> tuple[Int64s, Int64s]:
     if len(rows):
         scope = day.scope_bits(rows)
         up_bits = day.up_bits(rows) & scope
-        shape = (len(rows), n_buckets, bucket_slots)
-        in_scope[day.busy[rows]] = scope.reshape(shape).sum(axis=2)
-        up[day.busy[rows]] = up_bits.reshape(shape).sum(axis=2)
+        zero = np.zeros((len(rows), 1), np.int64)
+        scope_sum: Int64s = np.concatenate((zero, np.cumsum(scope, axis=1)), axis=1)
+        up_sum: Int64s = np.concatenate((zero, np.cumsum(up_bits, axis=1)), axis=1)
+        in_scope[day.busy[rows]] = scope_sum[:, ends] - scope_sum[:, starts]
+        up[day.busy[rows]] = up_sum[:, ends] - up_sum[:, starts]
     return up, in_scope
-
-
-def uptime(
-    store: Store,
-    tenant_id: int,
-    start_ns: int,
-    end_ns: int,
-    now_ns: int,
-    *,
-    devices: Sequence[int] | None = None,
-    exclusions: Exclusions = NO_EXCLUSIONS,
-) -> UptimeTable:
-    """Up, down and excluded slots per device over ``[start_ns, end_ns)``."""
-    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
-    n = len(scope.devices)
-    up = np.zeros(n, np.int64)
-    in_scope = np.zeros(n, np.int64)
-    for day in _days(store, scope, exclusions):
-        day_up, day_scope = _counts(day, scope.n_slots)
-        up += day_up[:, 0]
-        in_scope += day_scope[:, 0]
-    period = max(-(-end_ns // scope.slot_ns) - scope.first_slot, 0) if end_ns > start_ns else 0
-    return UptimeTable(scope.devices, up, in_scope - up, period - in_scope)
 
 
 @dataclass
 class Series:
-    """Slot counts per bucket (day or hour), summed over the queried devices."""
+    """Slot counts per bucket (a day or an hour, UTC or local), summed over the devices."""
 
     start_ns: Int64s
     up: Int64s
@@ -278,6 +288,49 @@ class Series:
         return percent(self.up, self.down)
 
 
+def uptime(
+    store: Store,
+    tenant_id: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    *,
+    devices: Sequence[int] | npt.NDArray[np.int64] | None = None,
+    exclusions: Exclusions = NO_EXCLUSIONS,
+    buckets_ns: Sequence[int] | None = None,
+) -> UptimeTable:
+    """Up, down and excluded slots per device over ``[start_ns, end_ns)``.
+
+    With ``buckets_ns`` (ascending instants; bucket ``i`` is ``[buckets_ns[i],
+    buckets_ns[i + 1])``, a local day say) the same walk also sums the devices' slots per
+    bucket into ``series``: a slot counts in the bucket its start lies in."""
+    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
+    n = len(scope.devices)
+    up = np.zeros(n, np.int64)
+    in_scope = np.zeros(n, np.int64)
+    whole_day = np.array([0], np.int64), np.array([scope.n_slots], np.int64)
+    if buckets_ns is not None:
+        edges = -(-np.asarray(buckets_ns, np.int64) // scope.slot_ns)
+        bucket_up = np.zeros(max(len(edges) - 1, 0), np.int64)
+        bucket_scope = np.zeros_like(bucket_up)
+    for day in _days(store, scope, exclusions):
+        if buckets_ns is None:
+            day_up, day_scope = _counts(day, *whole_day)
+        else:
+            buckets, starts, ends = _pieces(day.day, scope.n_slots, edges)
+            day_up, day_scope = _counts(day, starts, ends)
+            np.add.at(bucket_up, buckets, day_up.sum(axis=0))
+            np.add.at(bucket_scope, buckets, day_scope.sum(axis=0))
+        up += day_up.sum(axis=1)
+        in_scope += day_scope.sum(axis=1)
+    period = max(-(-end_ns // scope.slot_ns) - scope.first_slot, 0) if end_ns > start_ns else 0
+    table = UptimeTable(scope.devices, up, in_scope - up, period - in_scope)
+    if buckets_ns is not None:
+        starts_ns = np.asarray(buckets_ns, np.int64)[:-1]
+        table.series = Series(starts_ns, bucket_up, bucket_scope - bucket_up)
+    return table
+
+
 def series(
     store: Store,
     tenant_id: int,
@@ -286,33 +339,42 @@ def series(
     now_ns: int,
     *,
     granularity: str = "day",
-    devices: Sequence[int] | None = None,
+    devices: Sequence[int] | npt.NDArray[np.int64] | None = None,
     exclusions: Exclusions = NO_EXCLUSIONS,
+    buckets_ns: Sequence[int] | None = None,
 ) -> Series:
-    """Up and down slots per UTC day or hour overlapping ``[start_ns, end_ns)``."""
-    scope = _scope(store, tenant_id, start_ns, end_ns, now_ns, devices)
-    if granularity == "day":
-        bucket_slots = scope.n_slots
-    elif granularity == "hour":
-        if S_PER_HOUR % (scope.slot_ns // NS_PER_S):
-            raise ValueError("hour buckets need a slot width that divides an hour")
-        bucket_slots = scope.n_slots // 24
-    else:
-        raise ValueError("granularity must be 'day' or 'hour'")
-    starts, ups, downs = [], [], []
-    bucket_ns = bucket_slots * scope.slot_ns
-    first_bucket = start_ns // bucket_ns
-    end_bucket = -(-end_ns // bucket_ns) if end_ns > start_ns else first_bucket
-    for day in _days(store, scope, exclusions):
-        day_up, day_scope = _counts(day, bucket_slots)
-        up, in_scope = day_up.sum(axis=0), day_scope.sum(axis=0)
-        for i in range(len(up)):
-            b = (day.day * scope.n_slots) // bucket_slots + i
-            if first_bucket <= b < end_bucket:
-                starts.append(b * bucket_ns)
-                ups.append(int(up[i]))
-                downs.append(int(in_scope[i] - up[i]))
-    return Series(np.array(starts, np.int64), np.array(ups, np.int64), np.array(downs, np.int64))
+    """Up and down slots per UTC day or hour overlapping ``[start_ns, end_ns)``, or per
+    bucket of ``buckets_ns`` (local days or hours: see :func:`uptime`) if given."""
+    slot_ns = store.tenants[tenant_id].slot_s * NS_PER_S
+    if buckets_ns is None:
+        n_slots = NS_PER_S * 86_400 // slot_ns
+        if granularity == "day":
+            bucket_slots = n_slots
+        elif granularity == "hour":
+            if S_PER_HOUR % (slot_ns // NS_PER_S):
+                raise ValueError("hour buckets need a slot width that divides an hour")
+            bucket_slots = n_slots // 24
+        else:
+            raise ValueError("granularity must be 'day' or 'hour'")
+        bucket_ns = bucket_slots * slot_ns
+        first_bucket = start_ns // bucket_ns
+        end_bucket = -(-end_ns // bucket_ns) if end_ns > start_ns else first_bucket
+        buckets_ns = list(range(first_bucket * bucket_ns, end_bucket * bucket_ns + 1, bucket_ns))
+    if len(buckets_ns) < 2:
+        empty = np.zeros(0, np.int64)
+        return Series(empty, empty, empty)
+    table = uptime(
+        store,
+        tenant_id,
+        start_ns,
+        end_ns,
+        now_ns,
+        devices=devices,
+        exclusions=exclusions,
+        buckets_ns=buckets_ns,
+    )
+    assert table.series is not None
+    return table.series
 
 
 @dataclass(frozen=True)

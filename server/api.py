@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from core import query, times
+from core import query, times, zones
 from core.rollup import ENGINE
-from core.store import Tenant, UnknownTenant
-from core.times import NS_PER_DAY, NS_PER_MS, S_PER_HOUR, iso
+from core.sla.history import state_at
+from core.store import Tenant, Token, UnknownTenant
+from core.times import NS_PER_DAY, NS_PER_MS, NS_PER_S, S_PER_HOUR, iso
 from server.auth import authenticate, require_reader
 from server.errors import ApiError
 from server.state import STATE, ServerState
@@ -36,6 +38,11 @@ def parse_time(value: str, name: str) -> int:
 
 
 async def _tenant(request: web.Request, state: ServerState) -> Tenant:
+    return (await tenant_and_token(request, state))[0]
+
+
+async def tenant_and_token(request: web.Request, state: ServerState) -> tuple[Tenant, Token]:
+    """The path's tenant, if the request's token may read it, and the token."""
     token = await authenticate(request, state.store, state.read_pool)
     name = request.match_info["tenant"]
     try:
@@ -49,7 +56,27 @@ async def _tenant(request: web.Request, state: ServerState) -> Tenant:
                 raise ApiError(403, "forbidden", "this token may not read this tenant") from None
             raise ApiError(404, "not_found", f"no tenant {name!r}") from None
     require_reader(token, tenant.id)
-    return tenant
+    return tenant, token
+
+
+def local_time(tenant: Tenant) -> Callable[[int], str | None]:
+    """Times as a person of the tenant reads them: ISO 8601 in its zone (``Z`` for UTC)."""
+    if tenant.tz == "UTC":
+        return iso
+    return lambda ns: zones.iso_local(ns, tenant.tz) if ns >= 0 else None
+
+
+def local_buckets(tenant: Tenant, granularity: str, start: int, end: int) -> list[int] | None:
+    """The edges of the tenant's local days (or hours) that overlap ``[start, end)``; None
+    for a UTC tenant, whose buckets are the UTC ones."""
+    if tenant.tz == "UTC":
+        return None
+    days = zones.local_days(start, end, tenant.tz)
+    if granularity == "day":
+        return [a for _, a, _ in days] + [days[-1][2]]
+    hour = S_PER_HOUR * NS_PER_S
+    edges = [a + k * hour for _, a, b in days for k in range(-(-(b - a) // hour))]
+    return edges + [days[-1][2]]
 
 
 def _param(request: web.Request, name: str) -> str | None:
@@ -123,12 +150,19 @@ async def tenants(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", "this token may not read")
     await _run(state, state.store.refresh_tenants)
     visible = [t for t in state.store.tenants.values() if token.may_read(t.id)]
+    catalog = state.config.catalog
     return web.json_response(
         {
             "tenants": [
                 {
                     "name": t.name,
+                    "display_name": t.display_name or t.name,
                     "plan": t.plan,
+                    "tier": t.plan,
+                    "tier_above_upstream": catalog.above_upstream(t.plan),
+                    "tz": t.tz,
+                    "currency": t.currency,
+                    "tax_rate": t.tax_rate,
                     "slot_s": t.slot_s,
                     "heartbeat_s": t.heartbeat_s,
                     "device_cap": t.device_cap,
@@ -146,21 +180,26 @@ async def devices(request: web.Request) -> web.Response:
     now = time.time_ns()
     status = await _run(state, query.current_status, state.store, tenant.id, now)
     devstate = await _run(state, state.store.devstate, tenant.id)
+    sites = await _run(state, state.store.site_history, tenant.id)
+    lifecycle = await _run(state, state.store.lifecycle, tenant.id)
+    when = local_time(tenant)
     out = []
     for i, device_id in enumerate(status.ids):
         retired = int(devstate["retired_ms"][i])
+        first_ns = int(devstate["first_ms"][i]) * NS_PER_MS
         out.append(
             {
                 "id": device_id,
+                "site": sites.current(i) or None,
                 "status": status.state[i],
-                "last_seen": iso(int(status.last_seen_ns[i])),
+                "last_seen": when(int(status.last_seen_ns[i])),
                 "last_status_code": int(status.last_status[i]),
                 "battery": _num(status.battery[i]),
                 "rssi": _num(status.rssi[i]),
                 "firmware": status.firmware[i] or None,
                 "lifecycle": "retired"
                 if 0 <= retired * NS_PER_MS <= now
-                else ("active" if status.last_seen_ns[i] >= 0 else "provisioned"),
+                else state_at(lifecycle.get(i, []), now, first_ns),
             }
         )
     return web.json_response({"tenant": tenant.name, "devices": out})
@@ -198,10 +237,13 @@ async def uptime(request: web.Request) -> web.Response:
             now,
             granularity=granularity,
             devices=devs,
+            buckets_ns=local_buckets(tenant, granularity, start, end),
         )
         body["granularity"] = granularity
+        body["zone"] = tenant.tz
+        when = local_time(tenant)
         body["series"] = [
-            {"start": iso(int(t)), "up": int(u), "down": int(d), "percent": _num(p)}
+            {"start": when(int(t)), "up": int(u), "down": int(d), "percent": _num(p)}
             for t, u, d, p in zip(s.start_ns, s.up, s.down, s.percent, strict=True)
         ]
         return web.json_response(body)
@@ -245,16 +287,18 @@ async def outages(request: web.Request) -> web.Response:
         devices=devs,
     )
     ids = state.store.device_ids(tenant.id)
+    when = local_time(tenant)
     return web.json_response(
         {
             "tenant": tenant.name,
+            "zone": tenant.tz,
             "from": iso(start),
             "to": iso(end),
             "outages": [
                 {
                     "device": ids[o.device],
-                    "start": iso(o.start_ns),
-                    "end": iso(o.end_ns),
+                    "start": when(o.start_ns),
+                    "end": when(o.end_ns),
                     "duration_s": o.duration_s,
                     "ongoing": o.ongoing,
                 }

@@ -13,7 +13,7 @@ import uvloop
 from aiohttp import web
 
 from core.store import Store
-from server import api
+from server import api, sla
 from server.config import Config
 from server.errors import error_middleware
 from server.ingest import ingest
@@ -78,6 +78,15 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/v1/tenants/{tenant}/devices", api.devices)
     app.router.add_get("/v1/tenants/{tenant}/uptime", api.uptime)
     app.router.add_get("/v1/tenants/{tenant}/outages", api.outages)
+    app.router.add_get("/v1/tiers", sla.tiers)
+    app.router.add_get("/v1/tenants/{tenant}/sla", sla.sla)
+    app.router.add_get("/v1/tenants/{tenant}/sla/history", sla.sla_history)
+    app.router.add_get("/v1/tenants/{tenant}/windows", sla.windows)
+    app.router.add_post("/v1/tenants/{tenant}/windows", sla.add_window)
+    app.router.add_delete("/v1/tenants/{tenant}/windows/{window}", sla.delete_window)
+    app.router.add_get("/v1/tenants/{tenant}/devices/{device}", sla.device_history)
+    app.router.add_patch("/v1/tenants/{tenant}/devices/{device}", sla.set_device)
+    app.router.add_post("/v1/tenants/{tenant}/devices/{device}/replace", sla.replace_device)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/v1/openapi.json", openapi)

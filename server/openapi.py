@@ -61,6 +61,7 @@ _DEVICE = {
     "explode": True,
     "description": "restrict to these device ids (each counted once)",
 }
+_DEVICE_PATH = {"name": "device", "in": "path", "required": True, "schema": {"type": "string"}}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 SPEC: dict[str, Any] = {
@@ -181,6 +182,122 @@ SPEC: dict[str, Any] = {
                         },
                     },
                 ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tiers": {
+            "get": {
+                "summary": "Service tiers, each flagged when it promises more than upstream",
+                "security": _SECURED,
+                "responses": {**_json({"type": "object"}), **_errors(401, 403)},
+            }
+        },
+        "/v1/tenants/{tenant}/sla": {
+            "get": {
+                "summary": "A local month's attainment, target, band, credit and projection",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "month",
+                        "in": "query",
+                        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                        "description": "YYYY-MM in the tenant's zone; default: this month",
+                    },
+                    {
+                        "name": "site",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "one site's figures, for the slots its devices had it",
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/sla/history": {
+            "get": {
+                "summary": "A row of SLA figures per local month, oldest first",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "months",
+                        "in": "query",
+                        "schema": {"type": "integer", "default": 12, "minimum": 1, "maximum": 36},
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/windows": {
+            "get": {
+                "summary": "Maintenance windows of the tenant",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            },
+            "post": {
+                "summary": "Add a maintenance window (staff): one-off or recurring, see "
+                "docs/sla.md",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "Stored",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+        },
+        "/v1/tenants/{tenant}/windows/{window}": {
+            "delete": {
+                "summary": "Delete a maintenance window (staff)",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "window",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/devices/{device}": {
+            "get": {
+                "summary": "A device's site, lifecycle and firmware histories",
+                "security": _SECURED,
+                "parameters": [_TENANT, _DEVICE_PATH],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            },
+            "patch": {
+                "summary": "Move a device to a site and/or set its lifecycle state (staff)",
+                "security": _SECURED,
+                "parameters": [_TENANT, _DEVICE_PATH],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            },
+        },
+        "/v1/tenants/{tenant}/devices/{device}/replace": {
+            "post": {
+                "summary": "Retire the device and link its replacement, which takes its site "
+                "(staff)",
+                "security": _SECURED,
+                "parameters": [_TENANT, _DEVICE_PATH],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
                 "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
             }
         },

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from core.batch import Batch
 from core.store import CommitResult, Prepared, Store
@@ -46,6 +47,16 @@ class GroupStats:
     last_checkpoint_seconds: float = 0.0
 
 
+@dataclass
+class _Call:
+    """A write other than a commit (a maintenance window, a device's site): run by the
+    writer thread between groups, so every write transaction of the server is its."""
+
+    fn: Callable[[], object]
+    future: asyncio.Future[object]
+    loop: asyncio.AbstractEventLoop
+
+
 _STOP = object()
 
 #: Told of every committed group: how many batches it held and how long its commit took (s).
@@ -65,7 +76,7 @@ class Writer:
         self.max_group = max_group
         self.checkpoint_interval_s = checkpoint_interval_s
         self.stats = GroupStats()
-        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | _Call | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="uptally-writer", daemon=True)
         self._observers: list[GroupObserver] = [on_group] if on_group else []
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="uptally-checkpoint")
@@ -80,6 +91,13 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[CommitResult] = loop.create_future()
         self._queue.put(_Item(tenant_id, batch, future, loop))
+        return future
+
+    def call(self, fn: Callable[[], object]) -> asyncio.Future[object]:
+        """Queue ``fn`` for the writer thread; the future has its result (or exception)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[object] = loop.create_future()
+        self._queue.put(_Call(fn, future, loop))
         return future
 
     def stop(self) -> None:
@@ -104,14 +122,19 @@ class Writer:
             except queue.Empty:
                 first = None
             group: list[_Item] = []
+            calls: list[_Call] = []
             for item in self._drain(first):
                 if item is _STOP:
                     stopping = True
+                elif isinstance(item, _Call):
+                    calls.append(item)
                 else:
                     assert isinstance(item, _Item)
                     group.append(item)
             if group:
                 self._commit(group)
+            for call in calls:
+                self._call(call)
             if self._pending is not None and (self._pending.done() or stopping):
                 self._finish_checkpoint()
             if stopping:
@@ -122,6 +145,14 @@ class Writer:
                 self._start_checkpoint()
                 last_checkpoint = time.monotonic()
         self._checkpointer.shutdown(wait=True)
+
+    def _call(self, call: _Call) -> None:
+        try:
+            result = call.fn()
+        except BaseException as exc:  # noqa: BLE001 - the caller hears of it
+            call.loop.call_soon_threadsafe(_set_exception, call.future, exc)
+        else:
+            call.loop.call_soon_threadsafe(_set_result, call.future, result)
 
     def _start_checkpoint(self) -> None:
         """Drain the live state now (between commits) and merge it in the background."""
@@ -178,11 +209,11 @@ class Writer:
             item.loop.call_soon_threadsafe(_set_result, item.future, result)
 
 
-def _set_result(future: asyncio.Future[CommitResult], result: CommitResult) -> None:
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():
         future.set_result(result)
 
 
-def _set_exception(future: asyncio.Future[CommitResult], exc: BaseException) -> None:
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)

@@ -10,10 +10,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from core import __version__, query
+from core import __version__, query, zones
 from core.fleet import demo_batches
 from core.rollup import ENGINE
-from core.store import Store, UnknownTenant
+from core.sla import attainment
+from core.sla.history import SETTABLE_STATES, check_transition, state_at
+from core.sla.windows import SCOPES, Window
+from core.store import Store, Tenant, UnknownDevice, UnknownTenant
 from core.times import NS_PER_S, S_PER_HOUR
 from server.config import Config
 
@@ -171,19 +174,280 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _tenant_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The tenant settings given on the command line, by ``Tenant`` field name."""
+    given = {
+        "plan": args.plan,
+        "tz": args.tz,
+        "currency": args.currency,
+        "tax_rate": args.tax_rate,
+        "display_name": args.display_name,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def cmd_tenant_add(args: argparse.Namespace) -> int:
     config = _config(args.config)
-    if args.plan not in config.tiers:  # an invalid choice, like argparse's own
+    plan = args.plan or "standard"
+    if plan not in config.tiers:  # an invalid choice, like argparse's own
         plans = ", ".join(sorted(config.tiers))
         raise UsageError(
-            f"no plan {args.plan!r} (plans: {plans}; --config adds the plans of a config file)"
+            f"no plan {plan!r} (plans: {plans}; --config adds the plans of a config file)"
         )
+    settings = _tenant_settings(args)
+    settings.pop("plan", None)
     with _store(args, create=True) as store:
         try:
-            tenant = store.add_tenant(args.name, plan=args.plan, slot_s=args.slot_s)
-        except ValueError as exc:  # the name exists or is too long, a bad slot
+            tenant = store.add_tenant(args.name, plan=plan, slot_s=args.slot_s, **settings)
+        except ValueError as exc:  # the name exists or is too long, a bad slot or setting
             raise CommandError(str(exc)) from exc
-    print(f"tenant {tenant.name} (id {tenant.id}, plan {tenant.plan})")
+        _print_tenant(tenant, config)
+    return 0
+
+
+def _print_tenant(tenant: Tenant, config: Config) -> None:
+    flag = (
+        " (target above the upstream guarantee!)"
+        if config.catalog.above_upstream(tenant.plan)
+        else ""
+    )
+    print(
+        f"tenant {tenant.name} (id {tenant.id}, plan {tenant.plan}{flag}, zone {tenant.tz}, "
+        f"{tenant.currency}, tax {tenant.tax_rate} %, "
+        f"shown as {tenant.display_name or tenant.name})"
+    )
+
+
+def _tenant_of(store: Store, name: str) -> Tenant:
+    try:
+        return store.tenant(name)
+    except UnknownTenant:
+        raise CommandError(f"no tenant {name!r}") from None
+
+
+def cmd_tenant_set(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    changes = _tenant_settings(args)
+    if not changes:
+        raise UsageError("nothing to set (--plan, --tz, --tax-rate, --display-name)")
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.name)
+        try:
+            tenant = store.set_tenant(tenant.id, **changes)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        _print_tenant(tenant, config)
+    return 0
+
+
+def cmd_tenant_list(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    with _store(args) as store:
+        for tenant in store.tenants.values():
+            _print_tenant(tenant, config)
+    return 0
+
+
+def cmd_tier_list(args: argparse.Namespace) -> int:
+    catalog = _config(args.config).catalog
+    upstream = "none" if catalog.upstream is None else f"{catalog.upstream} %"
+    print(f"upstream guarantee: {upstream}")
+    for name in sorted(catalog.tiers):
+        tier = catalog.tiers[name]
+        bands = ", ".join(f"<{below}: {credit} %" for below, credit in tier.credit_bands)
+        flag = "  ! above the upstream guarantee" if catalog.above_upstream(name) else ""
+        print(
+            f"{name:<10} target {tier.uptime_target} %  credits {bands or 'none'}  "
+            f"support {tier.support_hours.text}  base {tier.base_fee} {tier.currency}/month"
+            f"{flag}"
+        )
+    return 0
+
+
+def _instant(text: str | None) -> int:
+    if text is None:
+        return time.time_ns()
+    try:
+        return zones.parse_instant(text)
+    except ValueError as exc:
+        raise UsageError(f"--at {exc}") from None
+
+
+def _by() -> str:
+    return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
+
+
+def cmd_device_set(args: argparse.Namespace) -> int:
+    if args.site is None and args.state is None:
+        raise UsageError("nothing to set (--site, --state)")
+    at = _instant(args.at)
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            if args.state is not None:  # checked before anything is stored
+                check_transition(store.device_lifecycle(tenant.id, args.device), args.state)
+            if args.site is not None:
+                store.set_site(tenant.id, args.device, args.site, at)
+            if args.state is not None:
+                store.set_lifecycle(
+                    tenant.id, args.device, args.state, at, by=_by(), why=args.why or ""
+                )
+        except UnknownDevice:
+            raise CommandError(f"no device {args.device!r} in {tenant.name}") from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        _print_device(store, tenant, args.device)
+    return 0
+
+
+def cmd_device_replace(args: argparse.Namespace) -> int:
+    at = _instant(args.at)
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            store.replace_device(tenant.id, args.old, args.new, at, by=_by(), why=args.why or "")
+        except UnknownDevice as exc:
+            raise CommandError(
+                f"no device {exc.args[0]!r} in {tenant.name} (a replacement is linked once "
+                "it has reported)"
+            ) from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        _print_device(store, tenant, args.old)
+        _print_device(store, tenant, args.new)
+    return 0
+
+
+def cmd_device_show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            _print_device(store, tenant, args.device)
+        except UnknownDevice:
+            raise CommandError(f"no device {args.device!r} in {tenant.name}") from None
+    return 0
+
+
+def _print_device(store: Store, tenant: Tenant, device_id: str) -> None:
+    entries = store.device_lifecycle(tenant.id, device_id)
+    dev = store.device_index(tenant.id, device_id)
+    assert dev is not None
+    sites = store.site_history(tenant.id)
+    state = store.devstate(tenant.id, [dev])[0]
+    first_ns = int(state["first_ms"]) * 1_000_000
+    now = time.time_ns()
+    print(
+        f"{device_id}: site {sites.current(dev) or '(unassigned)'}, "
+        f"{state_at(entries, now, first_ns)}"
+    )
+    when = lambda ns: zones.iso_local(ns, tenant.tz)  # noqa: E731
+    for at, site in sites.changes.get(dev, []):
+        print(f"  {when(at)}  site {site}")
+    for e in entries:
+        link = f" ({e.link})" if e.link else ""
+        print(f"  {when(e.at_ns)}  {e.state}{link}  by {e.by or '?'}: {e.why or '-'}")
+    for at, name in store.firmware_history(tenant.id, device_id):
+        print(f"  {when(at)}  firmware {name}")
+
+
+def cmd_window_add(args: argparse.Namespace) -> int:
+    spec: dict[str, object] = {"scope": args.scope}
+    if args.site is not None:
+        spec["site"] = args.site
+    if args.device is not None:
+        spec["device"] = args.device
+    for key, value in (
+        ("start", args.start),
+        ("end", args.end),
+        ("weekdays", args.weekdays),
+        ("at", args.at),
+        ("duration_min", args.duration_min),
+        ("zone", args.zone),
+        ("first", args.first),
+        ("last", args.last),
+        ("reason", args.reason),
+    ):
+        if value is not None:
+            spec[key] = value
+    try:
+        window = Window.from_spec(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    window = dataclasses.replace(window, created_by=_by(), created_ns=time.time_ns())
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            stored = store.add_window(tenant.id, window)
+        except UnknownDevice:
+            raise CommandError(f"no device {args.device!r} in {tenant.name}") from None
+    print(f"window {stored.id}: {_describe(stored)}")
+    return 0
+
+
+def _describe(window: Window) -> str:
+    scope = window.scope if window.scope == "tenant" else f"{window.scope} {window.target}"
+    reason = f" — {window.reason}" if window.reason else ""
+    return f"{scope}: {window.describe()}{reason}"
+
+
+def cmd_window_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        found = store.windows(tenant.id)
+    if not found:
+        print(f"no maintenance windows for {tenant.name}")
+    for window in found:
+        print(f"{window.id:>5}  {_describe(window)}")
+    return 0
+
+
+def cmd_window_delete(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            store.delete_window(tenant.id, args.id)
+        except KeyError:
+            raise CommandError(f"no window {args.id} for {tenant.name}") from None
+    print(f"window {args.id} deleted")
+    return 0
+
+
+def cmd_sla(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    now = time.time_ns()
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            year, month = (
+                zones.parse_month(args.month) if args.month else zones.month_of(now, tenant.tz)
+            )
+        except ValueError as exc:
+            raise UsageError(f"--month: {exc}") from None
+        if args.site is not None and args.site not in store.site_history(tenant.id).sites():
+            raise CommandError(f"no site {args.site!r} in {tenant.name}")
+        sla = attainment.month_sla(store, tenant, year, month, now, site=args.site)
+    figures = sla.to_json(config.catalog.above_upstream(tenant.plan))
+    scope = f" site {args.site}" if args.site else ""
+    state = "" if sla.complete else " (month to date)"
+    print(f"{tenant.name}{scope} {sla.label} ({sla.zone}){state}")
+    print(
+        f"  attainment {figures['attainment'] or 'n/a'} % against {figures['target']} %: "
+        f"{'met' if sla.met else 'missed'}; credit {figures['credit_percent']} %"
+    )
+    print(
+        f"  slots: {sla.up:,} up, {sla.down:,} down, {sla.excluded:,} excluded; "
+        f"{sla.devices:,} devices"
+    )
+    if not sla.complete:
+        print(
+            f"  projection {figures['projection'] or 'n/a'} % "
+            f"(credit {figures['projected_credit_percent']} %)"
+        )
+    if figures["target_above_upstream"]:
+        print("  ! the tier's target is above the upstream guarantee")
+    for row in figures["sites"]:
+        site = row["site"] or "(unassigned)"
+        print(f"  {site:<24} {row['attainment'] or 'n/a':>8} %  {row['devices']} devices")
     return 0
 
 
@@ -254,9 +518,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add = tenant.add_parser("add", help="add a tenant")
     add.add_argument("name")
-    add.add_argument("--plan", default="standard")
     add.add_argument("--slot-s", type=int, default=60)
+    tset = tenant.add_parser("set", help="change a tenant's tier, zone, tax rate or name")
+    tset.add_argument("name")
+    for p in (add, tset):
+        p.add_argument("--plan", help="its service tier (default for add: standard)")
+        p.add_argument("--tz", help="IANA time zone of its days and months (default UTC)")
+        p.add_argument("--currency", help="ISO 4217 code (default USD); never changes")
+        p.add_argument("--tax-rate", help='percent, a decimal string like "19" (default 0)')
+        p.add_argument("--display-name", help="the name its users see")
     add.set_defaults(func=cmd_tenant_add)
+    tset.set_defaults(func=cmd_tenant_set)
+    tlist = tenant.add_parser("list", help="tenants and their settings")
+    tlist.set_defaults(func=cmd_tenant_list)
+
+    tier = sub.add_parser("tier", help="service tiers").add_subparsers(dest="action", required=True)
+    tiers = tier.add_parser("list", help="tiers, flagged when above the upstream guarantee")
+    tiers.add_argument("--config", help="TOML file of uptally serve (its tiers)")
+    tiers.set_defaults(func=cmd_tier_list)
+
+    device = sub.add_parser("device", help="sites and lifecycle of devices").add_subparsers(
+        dest="action", required=True
+    )
+    dset = device.add_parser("set", help="move a device to a site, set its lifecycle state")
+    dset.add_argument("tenant")
+    dset.add_argument("device")
+    dset.add_argument("--site")
+    dset.add_argument("--state", choices=SETTABLE_STATES)
+    drep = device.add_parser("replace", help="retire OLD and link NEW, which takes its site")
+    drep.add_argument("tenant")
+    drep.add_argument("old")
+    drep.add_argument("new")
+    for p in (dset, drep):
+        p.add_argument("--why", help="the reason, kept in the history")
+        p.add_argument("--at", help="when, ISO 8601 with an offset (default: now)")
+    dset.set_defaults(func=cmd_device_set)
+    drep.set_defaults(func=cmd_device_replace)
+    dshow = device.add_parser("show", help="a device's site, lifecycle and firmware history")
+    dshow.add_argument("tenant")
+    dshow.add_argument("device")
+    dshow.set_defaults(func=cmd_device_show)
+
+    window = sub.add_parser("window", help="maintenance windows").add_subparsers(
+        dest="action", required=True
+    )
+    wadd = window.add_parser("add", help="add a one-off or recurring maintenance window")
+    wadd.add_argument("tenant")
+    wadd.add_argument("--scope", choices=SCOPES, default="tenant")
+    wadd.add_argument("--site", help="the site of a site window")
+    wadd.add_argument("--device", help="the device of a device window")
+    wadd.add_argument("--start", help="one-off: ISO 8601 with an offset")
+    wadd.add_argument("--end", help="one-off: ISO 8601 with an offset")
+    wadd.add_argument("--weekdays", help='recurring: "Mon-Fri", "Sat,Sun"')
+    wadd.add_argument("--at", help="recurring: local start, HH:MM")
+    wadd.add_argument("--duration-min", type=int, help="recurring: minutes")
+    wadd.add_argument("--zone", help="recurring: IANA zone of --at")
+    wadd.add_argument("--first", help="recurring: first date, YYYY-MM-DD")
+    wadd.add_argument("--last", help="recurring: last date (inclusive)")
+    wadd.add_argument("--reason")
+    wadd.set_defaults(func=cmd_window_add)
+    wlist = window.add_parser("list", help="a tenant's maintenance windows")
+    wlist.add_argument("tenant")
+    wlist.set_defaults(func=cmd_window_list)
+    wdel = window.add_parser("delete", help="delete a maintenance window")
+    wdel.add_argument("tenant")
+    wdel.add_argument("id", type=int)
+    wdel.set_defaults(func=cmd_window_delete)
+
+    sla = sub.add_parser("sla", help="a tenant's SLA figures for a month")
+    sla.add_argument("tenant")
+    sla.add_argument("--month", help="YYYY-MM in the tenant's zone (default: this month)")
+    sla.add_argument("--site")
+    sla.set_defaults(func=cmd_sla)
 
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
         dest="action", required=True
@@ -272,7 +605,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
         func=cmd_token_list
     )
-    for p in (info, dashboard, add, *token.choices.values()):  # the store serve would open
+    for p in (
+        info,
+        dashboard,
+        add,
+        tset,
+        tlist,
+        *device.choices.values(),
+        *window.choices.values(),
+        sla,
+        *token.choices.values(),
+    ):  # the store serve would open
         p.add_argument(
             "--data", help="store directory (default: UPTALLY_DATA, the config's data, else data)"
         )

@@ -22,7 +22,7 @@ from core.store.checkpoints import DEVSTATE_DTYPE, Drained, Prepared, empty_devs
 from core.store.log import CommitResult
 from core.store.slab import ResizeLock, StoreError
 from core.store.store import SCHEMA_VERSION, Store
-from core.store.tenants import Tenant, UnknownTenant
+from core.store.tenants import Tenant, UnknownDevice, UnknownTenant
 from core.store.tokens import TOKEN_SCOPES, Token
 from core.times import NS_PER_MS, NS_PER_S
 
@@ -40,6 +40,7 @@ __all__ = [
     "StoreError",
     "Tenant",
     "Token",
+    "UnknownDevice",
     "UnknownTenant",
     "empty_devstate",
 ]

@@ -39,6 +39,16 @@ GATEWAY_KEY = struct.Struct(">II")
 DEDUPE_KEY = struct.Struct(">IIQ")
 #: (accepted ns, tenant, gateway id, seq): ``dedupe_age``, oldest first
 DEDUPE_AGE_KEY = struct.Struct(">QIIQ")
+#: (tenant, device index, from ms): ``device_sites``, a device's site from that time on
+SITE_KEY = struct.Struct(">IIQ")
+#: (tenant, block of FIRST_GATEWAY_BLOCK devices): ``first_gateway``
+GATEWAY_BLOCK_KEY = struct.Struct(">II")
+#: (tenant, device index, at ms, sequence): ``lifecycle`` (the sequence orders entries of one
+#: millisecond); (tenant, device index, at ms): ``firmware_history``
+LIFECYCLE_KEY = struct.Struct(">IIQI")
+FIRMWARE_AT_KEY = struct.Struct(">IIQ")
+#: (tenant, window id): ``windows``
+WINDOW_KEY = struct.Struct(">II")
 #: log sequence number: ``log``
 LOG_KEY = struct.Struct(">Q")
 #: an id or index stored as a value (``tenant_names``, ``device_ids``, ``gateway_ids``,

@@ -21,10 +21,12 @@ One process opens a store path once, and never carries it across ``fork()``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import lmdb
 import numpy as np
@@ -34,6 +36,8 @@ from core import ingest
 from core.batch import Batch, admit_new_devices
 from core.dayblock import BitmapBlock, DayDelta
 from core.rollup import Rollup, RollupPy
+from core.sla.history import LifecycleEntry, SiteHistory, check_transition
+from core.sla.windows import Window
 from core.store.checkpoints import (
     CheckpointTable,
     Drained,
@@ -42,10 +46,19 @@ from core.store.checkpoints import (
     merge_devstate,
 )
 from core.store.devices import DeviceTable, Persisted
+from core.store.lifecycle import FirmwareNow, LifecycleTable
 from core.store.log import CommitResult, LogTable
-from core.store.slab import DEDUPE_KEY, Slab, StoreError
-from core.store.tenants import Tenant, TenantTable, UnknownTenant
+from core.store.sites import SiteTable
+from core.store.slab import DEDUPE_KEY, GATEWAY_KEY, TENANT_KEY, Slab, StoreError, prefix_scan
+from core.store.tenants import (
+    Tenant,
+    TenantTable,
+    UnknownDevice,
+    UnknownTenant,
+    check_settings,
+)
 from core.store.tokens import Token, TokenTable, check_scope
+from core.store.windows import WindowTable
 from core.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier
 from core.times import NS_PER_MS, NS_PER_S, S_PER_DAY
 
@@ -76,6 +89,11 @@ class Store:
         b"devstate",
         b"tokens",
         b"token_hashes",
+        b"first_gateway",
+        b"device_sites",
+        b"lifecycle",
+        b"firmware_history",
+        b"windows",
     )
 
     def __init__(
@@ -108,6 +126,11 @@ class Store:
         self.device_table = DeviceTable(self.slab, self.rollups)
         self.log_table = LogTable(self.slab, self.dedupe_window_ns)
         self.checkpoint_table = CheckpointTable(self.slab)
+        self.site_table = SiteTable(self.slab)
+        self.lifecycle_table = LifecycleTable(self.slab)
+        self.window_table = WindowTable(self.slab)
+        #: the writer's view of each device's firmware: (name id, since ms), to date changes
+        self.firmware_now: dict[int, FirmwareNow] = {}
         #: log records replayed on open and not yet checkpointed (0 in a read-only store)
         self.replayed_records = 0
         # tenants are opened (read, given a rollup) and published under this lock: the
@@ -140,6 +163,9 @@ class Store:
         for dev in np.flatnonzero(state["heartbeat_s"]):
             rollup.set_heartbeat(int(dev), int(state["heartbeat_s"][dev]))
         self.rollups[tenant.id] = rollup
+        self.firmware_now[tenant.id] = FirmwareNow.load(
+            self.lifecycle_table.firmware(txn, tenant.id), rollup
+        )
 
     def _replay_log(self, upto: int | None = None, tenants: set[int] | None = None) -> None:
         """Apply the log (records up to ``upto``, of ``tenants``, if given) to the rollups."""
@@ -166,16 +192,28 @@ class Store:
 
     # --- tenants ---------------------------------------------------------------------------
 
-    def add_tenant(self, name: str, *, plan: str = DEFAULT_TIER, slot_s: int = 60) -> Tenant:
+    def add_tenant(
+        self, name: str, *, plan: str = DEFAULT_TIER, slot_s: int = 60, **settings: Any
+    ) -> Tenant:
         """A new tenant on the tier called ``plan`` (a name the tiers lack falls back as
-        :func:`core.tiers.tier_of` says)."""
+        :func:`core.tiers.tier_of` says), with ``settings`` (``tz``, ``currency``,
+        ``tax_rate``, ``display_name``: :func:`core.store.tenants.check_settings`)."""
         RollupPy(slot_s, self.tenant_table.tier(plan).heartbeat_s)  # validates the settings
+        if settings:
+            settings = check_settings({**settings, "plan": plan}, self.tenant_table.tiers)
+            settings.pop("plan")
         with self._opening:
-            tenant = self.tenant_table.add(name, plan, slot_s)
+            tenant = self.tenant_table.add(name, plan, slot_s, settings)
             with self.slab.txn() as txn:
                 self._open_tenant(txn, tenant)
             self.tenant_table.publish(tenant)
         return tenant
+
+    def set_tenant(self, tenant_id: int, **changes: Any) -> Tenant:
+        """Change a tenant's tier, zone, tax rate or display name (never its currency)."""
+        tenant = self.tenants[tenant_id]
+        changes = check_settings(changes, self.tenant_table.tiers, tenant)
+        return self.tenant_table.update(tenant_id, changes)
 
     def refresh_tenants(self) -> None:
         """Pick up tenants added by another process (the CLI beside a running server). Safe
@@ -318,6 +356,136 @@ class Store:
         idx = np.arange(n)[np.asarray(devices, np.int64)]  # IndexError as for the full array
         return self.checkpoint_table.devstate_rows(tenant_id, idx)
 
+    # --- sites, lifecycle, firmware ----------------------------------------------------------
+
+    def _index(self, tenant_id: int, device_id: str) -> int:
+        dev = self.device_index(tenant_id, device_id)
+        if dev is None:
+            raise UnknownDevice(device_id)
+        return dev
+
+    def gateway_names(self, tenant_id: int) -> dict[int, str]:
+        """The tenant's gateways, id -> name (read from the store: another process's too)."""
+        with self.slab.txn() as txn:
+            prefix = TENANT_KEY.pack(tenant_id)
+            return {
+                GATEWAY_KEY.unpack(key)[1]: value.decode()
+                for key, value in prefix_scan(txn, self.slab.db[b"gateways"], prefix)
+            }
+
+    def site_history(self, tenant_id: int) -> SiteHistory:
+        """Every device's site over time (default: its first gateway's name)."""
+        n = len(self.device_ids(tenant_id))
+        names = self.gateway_names(tenant_id)
+        with self.slab.txn() as txn:
+            return self.site_table.history(txn, tenant_id, n, names)
+
+    def set_site(self, tenant_id: int, device_id: str, site: str, at_ns: int) -> None:
+        """Move a device to ``site`` from ``at_ns`` on (slots starting from then are its)."""
+        dev = self._index(tenant_id, device_id)
+        self._check_open(tenant_id, at_ns)
+        self.slab.write(lambda txn: self.site_table.set_site(txn, tenant_id, dev, at_ns, site))
+
+    def lifecycle(self, tenant_id: int) -> dict[int, list[LifecycleEntry]]:
+        """Every device's lifecycle entries, oldest first."""
+        with self.slab.txn() as txn:
+            return self.lifecycle_table.entries(txn, tenant_id)
+
+    def device_lifecycle(self, tenant_id: int, device_id: str) -> list[LifecycleEntry]:
+        dev = self._index(tenant_id, device_id)
+        with self.slab.txn() as txn:
+            return self.lifecycle_table.device_entries(txn, tenant_id, dev)
+
+    def firmware_history(self, tenant_id: int, device_id: str) -> list[tuple[int, str]]:
+        """A device's firmware changes as (first seen at ns, firmware), oldest first."""
+        dev = self._index(tenant_id, device_id)
+        with self.slab.txn() as txn:
+            return self.lifecycle_table.firmware(txn, tenant_id, dev).get(dev, [])
+
+    def _check_open(self, tenant_id: int, at_ns: int) -> None:
+        closed = self.tenants[tenant_id].closed_before_ns
+        if at_ns < closed:
+            raise ValueError("that time lies in a closed month")
+
+    def set_lifecycle(
+        self,
+        tenant_id: int,
+        device_id: str,
+        state: str,
+        at_ns: int,
+        *,
+        by: str = "",
+        why: str = "",
+        link: str = "",
+    ) -> LifecycleEntry:
+        """Record a lifecycle change of a device; ``retired`` also ends its counted slots."""
+        dev = self._index(tenant_id, device_id)
+        self._check_open(tenant_id, at_ns)
+        entry = LifecycleEntry(at_ns, state, by, why, link)
+        with self.device_table.admission:
+            with self.slab.txn() as txn:
+                entries = self.lifecycle_table.device_entries(txn, tenant_id, dev)
+            check_transition(entries, state)
+            if entries and at_ns < entries[-1].at_ns:
+                raise ValueError("a lifecycle change cannot predate the device's last one")
+            self.slab.write(lambda txn: self.lifecycle_table.add(txn, tenant_id, dev, entry))
+            if state == "retired":
+                self._register_device(tenant_id, device_id, None, at_ns, None)
+        return entry
+
+    def replace_device(
+        self, tenant_id: int, old_id: str, new_id: str, at_ns: int, *, by: str = "", why: str = ""
+    ) -> None:
+        """Retire ``old_id`` at ``at_ns`` and link ``new_id`` (a device the store knows) to
+        it; the new device takes the old one's site from its first slot on."""
+        if old_id == new_id:
+            raise ValueError("a device cannot replace itself")
+        old, new = self._index(tenant_id, old_id), self._index(tenant_id, new_id)
+        with self.slab.txn() as txn:
+            if self.lifecycle_table.device_entries(txn, tenant_id, new):
+                entries = self.lifecycle_table.device_entries(txn, tenant_id, new)
+                if entries[-1].state == "retired":
+                    raise ValueError(f"{new_id} is retired")
+        site = self.site_history(tenant_id).site_at(old, at_ns)
+        self.set_lifecycle(
+            tenant_id,
+            old_id,
+            "retired",
+            at_ns,
+            by=by,
+            why=why or f"replaced by {new_id}",
+            link=new_id,
+        )
+        entry = LifecycleEntry(at_ns, "active", by, why or f"replaces {old_id}", old_id)
+        self.slab.write(lambda txn: self.lifecycle_table.add(txn, tenant_id, new, entry))
+        if site:
+            self.slab.write(lambda txn: self.site_table.set_site(txn, tenant_id, new, 0, site))
+
+    # --- maintenance windows -----------------------------------------------------------------
+
+    def windows(self, tenant_id: int) -> list[Window]:
+        with self.slab.txn() as txn:
+            return [
+                Window.from_record(window_id, record)
+                for window_id, record in self.window_table.records(txn, tenant_id)
+            ]
+
+    def add_window(self, tenant_id: int, window: Window) -> Window:
+        """Store a maintenance window; returns it with its id."""
+        if window.scope == "device":
+            self._index(tenant_id, window.target)
+
+        def work(txn: lmdb.Transaction) -> Window:
+            stored = dataclasses.replace(window, id=self.window_table.next_id(txn))
+            self.window_table.put(txn, tenant_id, stored.id, stored.to_record())
+            return stored
+
+        return self.slab.write(work)
+
+    def delete_window(self, tenant_id: int, window_id: int) -> None:
+        if not self.slab.write(lambda txn: self.window_table.delete(txn, tenant_id, window_id)):
+            raise KeyError(window_id)
+
     # --- ingest ----------------------------------------------------------------------------
 
     def commit(
@@ -343,12 +511,14 @@ class Store:
         new_devices: dict[int, dict[str, int]] = {}  # per tenant: id -> index it will take
         admitted: list[Batch | None] = []  # each batch with final device indexes
         lsn = [0]  # the log's last record once the group commits
+        firmware: dict[int, dict[int, tuple[int, int]]] = {}  # per tenant: changes seen
 
         def work(txn: lmdb.Transaction) -> list[CommitResult]:
             new_gateways.clear()
             max_seq.clear()
             new_devices.clear()
             admitted.clear()
+            firmware.clear()
             results: list[CommitResult] = []
             seen: dict[bytes, CommitResult] = {}
             record: list[bytes] = []  # the group's accepted frames: one log record
@@ -376,9 +546,15 @@ class Store:
                         )
                         admitted.append(None)
                         continue
-                batch = admit_new_devices(
-                    self.rollups[tenant_id], batch, new_devices.setdefault(tenant_id, {})
-                )
+                pending = new_devices.setdefault(tenant_id, {})
+                known = len(pending)
+                batch = admit_new_devices(self.rollups[tenant_id], batch, pending)
+                if len(pending) > known:  # devices this batch brings: it names their site
+                    gw = devices.gateway_id(txn, tenant_id, batch.gateway, new_gateways)
+                    first = {dev: gw for dev in list(pending.values())[known:]}
+                    self.site_table.record_first_gateways(txn, tenant_id, first)
+                if batch.accepted:
+                    self._firmware_changes(txn, tenant_id, batch, firmware)
                 result = CommitResult(batch.accepted, batch.rejected, batch.warnings, batch.errors)
                 if dedupe is not None:
                     key, gw, seq = dedupe
@@ -407,10 +583,27 @@ class Store:
                     raise StoreError(f"device {device_id!r} was interned outside a commit")
         for tenant_id, written in persisted.items():
             devices.ids_persisted(tenant_id, written)
+        for tenant_id, changes in firmware.items():
+            self.firmware_now[tenant_id].apply(changes)
         for (tenant_id, _), batch in zip(group, admitted, strict=True):
             if batch is not None and batch.accepted:
                 self.rollups[tenant_id].apply(batch)
         return results
+
+    def _firmware_changes(
+        self,
+        txn: lmdb.Transaction,
+        tenant_id: int,
+        batch: Batch,
+        firmware: dict[int, dict[int, tuple[int, int]]],
+    ) -> None:
+        """Date the firmware changes of a batch's accepted frames into ``firmware_history``."""
+        pending = firmware.setdefault(tenant_id, {})
+        changes = self.firmware_now[tenant_id].diff(batch.dev, batch.ts, batch.fw, pending)
+        if changes:
+            names = self.rollups[tenant_id].firmware_ids()
+            for dev, at_ns, fw in changes:
+                self.lifecycle_table.add_firmware(txn, tenant_id, dev, at_ns, names[fw - 1])
 
     def ingest(self, tenant_id: int, body: bytes, now_ns: int | None = None) -> CommitResult:
         """Decode, commit and apply one batch: the synchronous path (tests, tools, demo)."""

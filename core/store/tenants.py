@@ -17,10 +17,15 @@ import lmdb
 import msgpack
 
 from core.store.slab import ID_VALUE, TENANT_KEY, Slab, last_id
-from core.tiers import DEFAULT_TIER, Tier, tier_of
+from core.tiers import DEFAULT_TIER, Tier, percent_of, tier_of
+from core.zones import zone
 
 
 class UnknownTenant(KeyError):
+    pass
+
+
+class UnknownDevice(KeyError):
     pass
 
 
@@ -32,6 +37,14 @@ class Tenant:
     slot_s: int = 60
     closed_before_ns: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    #: IANA time zone of its days, months and business hours
+    tz: str = "UTC"
+    #: ISO 4217 code of its prices and invoices; never changes
+    currency: str = "USD"
+    #: percent, a decimal string ("19", "7.5")
+    tax_rate: str = "0"
+    #: the name its users see (the white-label portal); "" for ``name``
+    display_name: str = ""
     #: what ``plan`` allows, resolved from the store's tiers when read; not stored
     tier: Tier = field(default_factory=Tier, compare=False, repr=False)
 
@@ -53,6 +66,10 @@ class Tenant:
                 "slot_s": self.slot_s,
                 "closed_before_ns": self.closed_before_ns,
                 "settings": self.settings,
+                "tz": self.tz,
+                "currency": self.currency,
+                "tax_rate": self.tax_rate,
+                "display_name": self.display_name,
             }
         )
 
@@ -70,8 +87,50 @@ class Tenant:
             slot_s=record.get("slot_s", 60),
             closed_before_ns=record.get("closed_before_ns", 0),
             settings=record.get("settings", {}),
+            tz=record.get("tz", "UTC"),
+            currency=record.get("currency", "USD"),
+            tax_rate=record.get("tax_rate", "0"),
+            display_name=record.get("display_name", ""),
             tier=Tier() if tiers is None else tier_of(tiers, plan),
         )
+
+    #: what :meth:`TenantTable.update` may change
+    EDITABLE = ("plan", "tz", "currency", "tax_rate", "display_name")
+
+
+def check_settings(
+    changes: Mapping[str, Any], tiers: Mapping[str, Tier], tenant: Tenant | None = None
+) -> dict[str, Any]:
+    """``changes`` to a tenant's settings (a new one's if ``tenant`` is None), checked and
+    normalised; a ValueError says what is wrong. A tenant's currency never changes, and it
+    takes only tiers of its own currency."""
+    out = dict(changes)
+    unknown = set(out) - set(Tenant.EDITABLE)
+    if unknown:
+        raise ValueError(f"cannot set {', '.join(sorted(unknown))}")
+    if "tz" in out:
+        zone(out["tz"])
+    if "tax_rate" in out:
+        out["tax_rate"] = str(percent_of("tax_rate", out["tax_rate"]))
+    if "display_name" in out:
+        out["display_name"] = str(out["display_name"]).strip()
+        if len(out["display_name"].encode()) > 64:
+            raise ValueError("display_name must be at most 64 bytes")
+    currency = out.get("currency", tenant.currency if tenant else Tenant.currency)
+    if "currency" in out:
+        if tenant is not None and out["currency"] != tenant.currency:
+            raise ValueError(f"a tenant's currency never changes (it is {tenant.currency})")
+        if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
+            raise ValueError(f"currency must be an ISO 4217 code like USD, not {currency!r}")
+    plan = out.get("plan", tenant.plan if tenant else None)
+    if plan is not None and ("plan" in out or "currency" in out):
+        if plan not in tiers:
+            raise ValueError(f"no tier {plan!r} (tiers: {', '.join(sorted(tiers))})")
+        if tiers[plan].currency != currency:
+            raise ValueError(
+                f"tier {plan} is priced in {tiers[plan].currency}, the tenant in {currency}"
+            )
+    return out
 
 
 class TenantTable:
@@ -87,15 +146,24 @@ class TenantTable:
 
     def read_new(self, txn: lmdb.Transaction) -> list[Tenant]:
         """The stored tenants not yet in ``by_id`` (another process, the CLI beside a running
-        server, may have added some); the caller opens them, then :meth:`publish`es them."""
+        server, may have added some); the caller opens them, then :meth:`publish`es them.
+        Those known take in what was changed meanwhile (:meth:`update`) in place."""
         new = []
         for key, value in txn.cursor(db=self.slab.db[b"tenants"]):
             tenant_id = TENANT_KEY.unpack(key)[0]
-            if tenant_id not in self.by_id:
-                new.append(Tenant.from_record(tenant_id, bytes(value), self.tiers))
+            stored = Tenant.from_record(tenant_id, bytes(value), self.tiers)
+            known = self.by_id.get(tenant_id)
+            if known is None:
+                new.append(stored)
+            else:
+                for name in (*Tenant.EDITABLE, "closed_before_ns"):
+                    setattr(known, name, getattr(stored, name))
+                known.tier = stored.tier
         return new
 
-    def add(self, name: str, plan: str, slot_s: int) -> Tenant:
+    def add(
+        self, name: str, plan: str, slot_s: int, settings: Mapping[str, Any] | None = None
+    ) -> Tenant:
         """Store a new tenant (the next id after the greatest stored) and return it, to be
         opened and then :meth:`publish`ed by the caller."""
         if not name or len(name.encode()) > 64:
@@ -108,6 +176,8 @@ class TenantTable:
             tenants = self.slab.db[b"tenants"]
             tenant_id = last_id(txn, tenants, TENANT_KEY) + 1
             tenant = Tenant(tenant_id, name, plan, slot_s, tier=self.tier(plan))
+            for key, value in (settings or {}).items():
+                setattr(tenant, key, value)
             txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=tenants)
             txn.put(name.encode(), ID_VALUE.pack(tenant_id), db=names)
             return tenant
@@ -127,6 +197,28 @@ class TenantTable:
                 if tenant.name == name_or_id:
                     return tenant
         raise UnknownTenant(name_or_id)
+
+    def update(self, tenant_id: int, changes: Mapping[str, Any]) -> Tenant:
+        """Store changed settings of a tenant (names of :attr:`Tenant.EDITABLE`, already
+        checked by the caller); returns it."""
+        unknown = set(changes) - set(Tenant.EDITABLE)
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        tenant = self.by_id[tenant_id]
+
+        def work(txn: lmdb.Transaction) -> None:
+            raw = txn.get(TENANT_KEY.pack(tenant_id), db=self.slab.db[b"tenants"])
+            assert raw is not None  # tenants are never removed
+            stored = Tenant.from_record(tenant_id, bytes(raw), self.tiers)
+            for name, value in changes.items():
+                setattr(stored, name, value)
+            txn.put(TENANT_KEY.pack(tenant_id), stored.to_record(), db=self.slab.db[b"tenants"])
+
+        self.slab.write(work)
+        for name, value in changes.items():
+            setattr(tenant, name, value)
+        tenant.tier = self.tier(tenant.plan)
+        return tenant
 
     def set_closed_before(self, tenant_id: int, closed_before_ns: int) -> None:
         tenant = self.by_id[tenant_id]
