@@ -24,6 +24,7 @@ collect_ignore = (
         "engine/test_fuzz.py",
         "system/test_bench_ab.py",
         "system/test_floor_engine.py",
+        "sla/test_engines_agree.py",
     ]
     if NO_EXTENSIONS
     else []
