@@ -354,8 +354,9 @@ def timestamps(first: int, n: int, total: int, t_lo: int, t_hi: int) -> np.ndarr
 def demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]:
     """The demo's fleet: ``devices`` devices (``site-000/dev-00000``, 20 to a site, numbered
     across the fleet) reporting every minute for ``hours`` hours up to just before ``now_s``,
-    a tenth of them silent once for 5 to 90 minutes and a few frames faulty, as batches of
-    1,000 frames from gateway ``demo-gw``. The same arguments give the same bodies."""
+    a tenth of them silent once for 5 to 90 minutes and a few frames faulty, as batches of up
+    to 1,000 frames from each site's gateway (``site-000``: the devices' default site). The
+    same arguments give the same bodies."""
     rng = random.Random(seed)
     ids = [f"site-{i // 20:03d}/dev-{i:05d}" for i in range(devices)]
     outages = {
@@ -364,7 +365,14 @@ def demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]
     }
     start = now_s - hours * S_PER_HOUR + 60  # the last frames arrive just before now
     bodies: list[bytes] = []
-    frames: list[list[object]] = []
+    pending: dict[str, list[list[object]]] = {}
+    sent: dict[str, int] = {}
+
+    def flush(gateway: str) -> None:
+        seq = sent[gateway] = sent.get(gateway, -1) + 1
+        frames = pending.pop(gateway)
+        bodies.append(msgpack.packb({"gateway": gateway, "seq": seq, "frames": frames}))
+
     for minute in range(hours * 60):
         t = start + minute * 60
         for dev, device_id in enumerate(ids):
@@ -373,12 +381,11 @@ def demo_batches(devices: int, hours: int, now_s: int, seed: int) -> list[bytes]
                 continue
             status = 3 if rng.random() < 0.0005 else 0
             battery = max(0.0, 100 - minute / 60 - dev % 13)
+            gateway = device_id.split("/")[0]
+            frames = pending.setdefault(gateway, [])
             frames.append([device_id, t + rng.random(), status, round(battery, 1), -60 - dev % 30])
             if len(frames) == 1000:
-                bodies.append(
-                    msgpack.packb({"gateway": "demo-gw", "seq": len(bodies), "frames": frames})
-                )
-                frames = []
-    if frames:
-        bodies.append(msgpack.packb({"gateway": "demo-gw", "seq": len(bodies), "frames": frames}))
+                flush(gateway)
+    for gateway in list(pending):
+        flush(gateway)
     return bodies

@@ -54,7 +54,7 @@ def figures(tmp_path, engine, tz: str) -> list[dict]:
             store.add_window(tenant.id, Window.from_spec(spec))
         return [
             month_sla(store, tenant, 2026, 3, NOW_S * S, site=site).to_json()
-            for site in (None, "Hall B", "demo-gw")
+            for site in (None, "Hall B", "site-000")
         ]
 
 
