@@ -95,14 +95,14 @@ class FirmwareNow:
     device's last change (a backfill) never records a change back.
     """
 
-    def __init__(self, fw: npt.NDArray[np.int64], since: npt.NDArray[np.int64]) -> None:
+    def __init__(self, fw: npt.NDArray[np.uint16], since: npt.NDArray[np.int64]) -> None:
         self.fw = fw
         self.since = since
 
     @classmethod
     def load(cls, history: dict[int, list[tuple[int, str]]], rollup: Any) -> FirmwareNow:
         n = rollup.n_devices
-        fw = np.zeros(n, np.int64)
+        fw = np.zeros(n, np.uint16)
         since = np.full(n, -1, np.int64)
         names = {name: i for i, name in enumerate(rollup.firmware_ids(), 1)}
         for dev, changes in history.items():
@@ -120,19 +120,27 @@ class FirmwareNow:
     ) -> list[FirmwareChange]:
         """The changes a batch's accepted frames make, given ``pending`` (device -> (fw, at)
         of earlier batches of the same commit), which it updates."""
-        has = fw != 0
-        if not has.any():
-            return []
-        d = dev[has].astype(np.int64)
-        f = fw[has].astype(np.int64)
-        t = ts[has]
-        if len(self.fw) == 0:  # a new tenant: every device is new
-            known, since = np.zeros(len(d), np.int64), np.full(len(d), -1, np.int64)
+        if not fw.any():
+            return []  # the compact form carries no firmware
+        if fw.all():  # the map form, every frame with its firmware
+            d, f, t = dev, fw, ts
         else:
-            inside = d < len(self.fw)
-            safe = np.where(inside, d, 0)
-            known = np.where(inside, self.fw[safe], 0)
-            since = np.where(inside, self.since[safe], -1)
+            has = fw != 0
+            d, f, t = dev[has], fw[has], ts[has]
+        if not pending and len(d) and int(d.max()) < len(self.fw):
+            # the usual batch: devices it knows, mostly on the firmware they had
+            differs = self.fw[d] != f
+            if not differs.any():
+                return []
+        d, f = d.astype(np.int64), f.astype(np.int64)
+        inside = d < len(self.fw)
+        safe = np.where(inside, d, 0)
+        known = np.where(inside, self.fw[safe], 0) if len(self.fw) else np.zeros(len(d), np.int64)
+        since = (
+            np.where(inside, self.since[safe], -1)
+            if len(self.fw)
+            else np.full(len(d), -1, np.int64)
+        )
         candidate = (known != f) & (t > since)
         if pending:
             candidate |= np.isin(d, np.fromiter(pending, np.int64, len(pending)))
@@ -157,7 +165,7 @@ class FirmwareNow:
         top = max(pending) + 1
         if top > len(self.fw):
             grow = max(top, 2 * len(self.fw)) - len(self.fw)
-            self.fw = np.concatenate((self.fw, np.zeros(grow, np.int64)))
+            self.fw = np.concatenate((self.fw, np.zeros(grow, np.uint16)))
             self.since = np.concatenate((self.since, np.full(grow, -1, np.int64)))
         for device, (fw, at) in pending.items():
             self.fw[device], self.since[device] = fw, at
