@@ -386,16 +386,19 @@ def month_sla(
     windows, lifecycle = store.windows(tenant.id), store.lifecycle(tenant.id)
     excl = exclusions(windows, sites, lifecycle, index, n, slot_ns, look_from, end)
     devices = np.arange(n, dtype=np.int64)
+    # the slots ended so far: those still to come are neither counted nor excluded
+    ended = min(now_ns, store.blocks_complete_until_ns()) // slot_ns * slot_ns
+    until = min(end, max(ended, first))
     away: dict[int, int] = {}
     if site is not None:
-        devices, elsewhere, away = _at_site(sites, site, n, slot_ns, first, end)
+        devices, elsewhere, away = _at_site(sites, site, n, slot_ns, first, until)
         per_device = dict(excl.devices or {})
         for dev, spans in elsewhere.items():
             per_device[dev] = [*per_device.get(dev, []), *spans]
         excl = Exclusions(excl.tenant, per_device, excl.groups)
     edges = [a for _, a, _ in zones.local_days(start_ns, end_ns, tenant.tz)] + [end_ns]
     table = query.uptime(
-        store, tenant.id, first, end, now_ns, devices=devices, exclusions=excl, buckets_ns=edges
+        store, tenant.id, first, until, now_ns, devices=devices, exclusions=excl, buckets_ns=edges
     )
     assert table.series is not None
     up, down = int(table.up.sum()), int(table.down.sum())
@@ -409,7 +412,7 @@ def month_sla(
             else None
         )
     series = table.series
-    figures = _sites(store, tenant, sites, table, excl, first, end, now_ns)
+    figures = _sites(store, tenant, sites, table, excl, first, until, now_ns)
     if site is not None:
         figures = [f for f in figures if f.site == site]
     return MonthSla(
