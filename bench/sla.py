@@ -27,7 +27,8 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date, time as clock
+from datetime import date
+from datetime import time as clock
 from typing import Any
 
 import msgpack
@@ -145,9 +146,7 @@ def _sla(setup: Setup, now_ns: int) -> list[MonthSla]:
     return [month_sla(setup.store, tenant, YEAR, MONTH, now_ns) for tenant in setup.tenants]
 
 
-def _check(
-    base: list[query.UptimeTable], sla: list[MonthSla], tenants: list[Tenant]
-) -> list[str]:
+def _check(base: list[query.UptimeTable], sla: list[MonthSla], tenants: list[Tenant]) -> list[str]:
     """The SLA counts the baseline's slots less the excluded ones: the same period, never
     more up or down, and some slots excluded by the windows."""
     problems = []
