@@ -26,6 +26,7 @@ from bench.common import RESULTS_DIR, write_json
 BENCHES: dict[str, str] = {
     "decode": "bench.decode",
     "query": "bench.query",
+    "sla": "bench.sla",
     "e2e": "bench.e2e",
 }
 #: Benchmarks run only when named, not by ``python -m bench`` alone (``make bench``).

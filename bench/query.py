@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=5)
 
 
-def _fleet_day(day: int, n: int, rng: np.random.Generator, slots: int) -> DayDelta:
+def fleet_day(day: int, n: int, rng: np.random.Generator, slots: int) -> DayDelta:
     """One synthetic day: 95 % fully up, 4 % with gaps and a fault, 1 % silent."""
     width = (slots + 7) // 8
     kind = rng.random(n)
@@ -81,7 +81,7 @@ def build(path: str, devices: int, days: int) -> tuple[Store, int, float]:
     today = NOW_S // S_PER_DAY
     n_slots = slots_per_day(tenant.slot_s)
     for day in range(today - days, today):
-        store.merge_days(tenant.id, [_fleet_day(day, devices, rng, n_slots)])
+        store.merge_days(tenant.id, [fleet_day(day, devices, rng, n_slots)])
     return store, tenant.id, time.perf_counter() - t0
 
 

@@ -250,7 +250,11 @@ def _pieces(day: int, n_slots: int, edges: Int64s) -> tuple[Int64s, Int64s, Int6
 
 def _counts(day: _Day, starts: Int64s, ends: Int64s) -> tuple[Int64s, Int64s]:
     """Up and in-scope slot counts, shape (devices, pieces), for pieces ``[starts, ends)`` of
-    the day's slots."""
+    the day's slots.
+
+    The busy devices are counted in their packed bits: per piece, a popcount of their up bits
+    under the piece's mask and their own in-scope slots (their interval, less the excluded
+    slots), eight slots a byte."""
     n_slots = day.n_slots
     in_scope = np.clip(
         np.minimum(day.hi[:, None], ends) - np.maximum(day.lo[:, None], starts), 0, None
@@ -258,20 +262,25 @@ def _counts(day: _Day, starts: Int64s, ends: Int64s) -> tuple[Int64s, Int64s]:
     up = np.where(day.trivial_up[:, None], in_scope, 0)
     if not len(day.busy):
         return up, in_scope
-    rows = np.arange(len(day.busy))
-    if len(starts) == 1 and starts[0] == 0 and ends[0] == n_slots and day.excluded is None:
-        # whole-day scope: a popcount of the packed bits is the answer
-        whole = (day.lo[day.busy] == 0) & (day.hi[day.busy] == n_slots)
-        up[day.busy[whole], 0] = np.bitwise_count(day.up_packed[whole]).sum(axis=1)
-        rows = rows[~whole]
-    if len(rows):
-        scope = day.scope_bits(rows)
-        up_bits = day.up_bits(rows) & scope
-        zero = np.zeros((len(rows), 1), np.int64)
-        scope_sum: Int64s = np.concatenate((zero, np.cumsum(scope, axis=1)), axis=1)
-        up_sum: Int64s = np.concatenate((zero, np.cumsum(up_bits, axis=1)), axis=1)
-        in_scope[day.busy[rows]] = scope_sum[:, ends] - scope_sum[:, starts]
-        up[day.busy[rows]] = up_sum[:, ends] - up_sum[:, starts]
+    slot = np.arange(n_slots)
+    lo, hi = day.lo[day.busy], day.hi[day.busy]
+    part = np.flatnonzero((lo > 0) | (hi < n_slots))  # not in scope all day
+    kept = None  # packed in-scope slots of the busy devices; None: every slot of the day
+    if len(part):
+        kept = np.full(day.up_packed.shape, 0xFF, np.uint8)
+        interval = (slot >= lo[part, None]) & (slot < hi[part, None])
+        kept[part] = np.packbits(interval, axis=1, bitorder="little")
+    if day.excluded is not None:
+        free = ~np.packbits(day.excluded, axis=1, bitorder="little")
+        kept = free if kept is None else kept & free
+    up_packed = day.up_packed if kept is None else day.up_packed & kept
+    pieces = np.packbits(
+        (slot >= starts[:, None]) & (slot < ends[:, None]), axis=1, bitorder="little"
+    )
+    for i, piece in enumerate(pieces):
+        up[day.busy, i] = np.bitwise_count(up_packed & piece).sum(axis=1)
+        if kept is not None:
+            in_scope[day.busy, i] = np.bitwise_count(kept & piece).sum(axis=1)
     return up, in_scope
 
 

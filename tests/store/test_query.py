@@ -286,3 +286,46 @@ def test_an_outage_crossing_the_period_edge_is_measured_whole(store) -> None:
     assert found(0, 22) == [(20, 22)]
     assert found(52, 70) == []
     assert found(40, 50) == []
+
+
+def test_packed_counts_match_the_slots_bit_by_bit(store) -> None:
+    """Busy devices are counted in their packed bits; over odd buckets, windows of the tenant,
+    of a group and of a device, and devices in scope for part of a day only, the counts are
+    those of the slots one by one (``_Day.scope_bits`` and ``up_bits``)."""
+    rng = np.random.default_rng(7)
+    start = D0 - 86_400
+    frames = []
+    for dev in range(24):
+        minutes = np.flatnonzero(rng.random(36 * 60) < [0.97, 0.6, 0.0, 1.0][dev % 4])
+        frames += [[f"d{dev:02d}", start + 60 * int(m), int(rng.random() < 0.02)] for m in minutes]
+    for i in range(0, len(frames), 5_000):
+        put(store, frames[i : i + 5_000])
+    store.register_device(1, "d05", activated_ns=(start + 5_000) * S)
+    store.register_device(1, "d06", retired_ns=(D0 + 7_777) * S)
+    windows = Exclusions(
+        tenant=[((D0 - 4_000) * S, (D0 + 1_234) * S)],
+        devices={3: [((start + 100) * S, (start + 40_000) * S)]},
+        groups=[(np.arange(8, 16), [((start + 50_000) * S, (start + 60_030) * S)])],
+    )
+    edges = [(start + 7 * 60 + 13) * S, (start + 30_000) * S, D0 * S, (D0 + 3_600) * S, NOW]
+    table = query.uptime(store, 1, edges[0], NOW, NOW, exclusions=windows, buckets_ns=edges)
+    scope = query._scope(store, 1, edges[0], NOW, NOW, None)
+    cuts = -(-np.array(edges) // (60 * S))
+    up = np.zeros((len(scope.devices), len(cuts) - 1), np.int64)
+    in_scope = np.zeros_like(up)
+    for day in query._days(store, scope, windows):
+        slot = np.arange(day.n_slots)
+        bits_scope = (slot >= day.lo[:, None]) & (slot < day.hi[:, None])
+        bits_up = bits_scope & day.trivial_up[:, None]
+        bits_scope[day.busy] = day.scope_bits()
+        bits_up[day.busy] = day.up_bits() & day.scope_bits()
+        at = day.day * day.n_slots + slot
+        for b in range(len(cuts) - 1):
+            piece = (at >= cuts[b]) & (at < cuts[b + 1])
+            up[:, b] += bits_up[:, piece].sum(axis=1)
+            in_scope[:, b] += bits_scope[:, piece].sum(axis=1)
+    assert table.up.tolist() == up.sum(axis=1).tolist()
+    assert (table.up + table.down).tolist() == in_scope.sum(axis=1).tolist()
+    assert table.series.up.tolist() == up.sum(axis=0).tolist()
+    assert table.series.down.tolist() == (in_scope - up).sum(axis=0).tolist()
+    assert 0 < table.up.sum() < in_scope.sum()  # some down, some up
