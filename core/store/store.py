@@ -223,6 +223,14 @@ class Store:
                 self._open_tenant(txn, tenant)
                 self.tenant_table.publish(tenant)
 
+    def refresh_changed_tenants(self) -> None:
+        """:meth:`refresh_tenants` if a tenant was added or changed (by any process) since
+        they were last read: one read of a counter when nothing changed."""
+        with self.slab.txn() as txn:
+            changed = self.tenant_table.changes(txn) != self.tenant_table.seen_changes
+        if changed:
+            self.refresh_tenants()
+
     def tenant(self, name_or_id: str | int) -> Tenant:
         return self.tenant_table.find(name_or_id)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,7 @@ import pytest
 
 from core.store import Store
 from server.config import Config
-from server.testing import ThreadServer, server_config, thread_server
+from server.testing import REPO, ThreadServer, server_config, thread_server
 from tests.support.hourly import (
     DAY_S,
     HOUR_S,
@@ -127,6 +129,7 @@ def live(tmp_path_factory):
             "swap": ({}, swapped),
             "berlin": ({"tz": BERLIN}, berlin_device),
             "prem": ({"plan": "premium"}, None),
+            "later": ({}, None),
         }
         for name, (settings, frames) in seeds.items():
             tenant = store.add_tenant(name, slot_s=3600, **settings)
@@ -182,6 +185,25 @@ def test_tiers_are_for_staff_and_flag_a_target_above_the_upstream_guarantee(live
         {"below": "99.0", "credit_percent": "25"},
         {"below": "95.0", "credit_percent": "50"},
     ]
+
+
+def test_a_tenant_changed_by_the_cli_beside_the_server_is_answered_as_stored(live) -> None:
+    assert live.sla("later")["zone"] == "UTC"
+    argv = ["tenant", "set", "later", "--tz", BERLIN, "--plan", "premium", "--tax-rate", "7"]
+    data = live.server.config.data
+    done = subprocess.run(
+        [sys.executable, "-m", "uptally", *argv, "--data", data],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    body = live.get("/v1/tenants/later/sla?month=2026-03")[1]  # no /v1/tenants read first
+    assert (body["zone"], body["from"]) == (BERLIN, "2026-03-01T00:00:00+01:00")
+    assert body["target"] == "99.9" and body["target_above_upstream"] is True
+    later = next(t for t in live.get("/v1/tenants")[1]["tenants"] if t["name"] == "later")
+    assert (later["tz"], later["tier"], later["tax_rate"]) == (BERLIN, "premium", "7")
 
 
 # --- attainment ----------------------------------------------------------------------------------
