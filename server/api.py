@@ -45,16 +45,15 @@ async def tenant_and_token(request: web.Request, state: ServerState) -> tuple[Te
     """The path's tenant, if the request's token may read it, and the token."""
     token = await authenticate(request, state.store, state.read_pool)
     name = request.match_info["tenant"]
+    # the CLI beside the server may have added or changed tenants (a zone, a tier): answer
+    # with what is stored, not with what this process read before
+    await _run(state, state.store.refresh_changed_tenants)
     try:
         tenant = state.store.tenant(name)
     except UnknownTenant:
-        await _run(state, state.store.refresh_tenants)
-        try:
-            tenant = state.store.tenant(name)
-        except UnknownTenant:
-            if token.scope != "staff":  # do not tell others which tenants exist
-                raise ApiError(403, "forbidden", "this token may not read this tenant") from None
-            raise ApiError(404, "not_found", f"no tenant {name!r}") from None
+        if token.scope != "staff":  # do not tell others which tenants exist
+            raise ApiError(403, "forbidden", "this token may not read this tenant") from None
+        raise ApiError(404, "not_found", f"no tenant {name!r}") from None
     require_reader(token, tenant.id)
     return tenant, token
 

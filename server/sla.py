@@ -18,7 +18,6 @@ from aiohttp import web
 
 from core import zones
 from core.sla import attainment
-from core.sla.history import check_transition
 from core.sla.windows import Window
 from core.store import Tenant, Token, UnknownDevice
 from server.api import _param, _run, local_time, tenant_and_token
@@ -175,19 +174,14 @@ async def set_device(request: web.Request) -> web.Response:
     if unknown or not ({"site", "state"} & set(body)):
         raise ApiError(400, "bad_request", "give site and/or state (and why, at), nothing else")
     at, why = _at(body), _text(body, "why")
-    store = state.store
-
-    def work() -> None:
-        if "state" in body:  # checked before anything is stored
-            check_transition(store.device_lifecycle(tenant.id, device_id), _text(body, "state"))
-        if "site" in body:
-            store.set_site(tenant.id, device_id, _text(body, "site"), at)
-        if "state" in body:
-            store.set_lifecycle(
-                tenant.id, device_id, _text(body, "state"), at, by=_who(token), why=why
-            )
-
-    await _write(state, work)
+    site = _text(body, "site") if "site" in body else None
+    new_state = _text(body, "state") if "state" in body else None
+    await _write(
+        state,
+        lambda: state.store.change_device(
+            tenant.id, device_id, at, site=site, state=new_state, by=_who(token), why=why
+        ),
+    )
     return await device_history(request)
 
 

@@ -14,7 +14,7 @@ from core import __version__, query, zones
 from core.fleet import demo_batches
 from core.rollup import ENGINE
 from core.sla import attainment
-from core.sla.history import SETTABLE_STATES, check_transition, state_at
+from core.sla.history import SETTABLE_STATES, state_at
 from core.sla.windows import SCOPES, Window
 from core.store import Store, Tenant, UnknownDevice, UnknownTenant
 from core.times import NS_PER_S, S_PER_HOUR
@@ -283,15 +283,16 @@ def cmd_device_set(args: argparse.Namespace) -> int:
     at = _instant(args.at)
     with _store(args) as store:
         tenant = _tenant_of(store, args.tenant)
-        try:
-            if args.state is not None:  # checked before anything is stored
-                check_transition(store.device_lifecycle(tenant.id, args.device), args.state)
-            if args.site is not None:
-                store.set_site(tenant.id, args.device, args.site, at)
-            if args.state is not None:
-                store.set_lifecycle(
-                    tenant.id, args.device, args.state, at, by=_by(), why=args.why or ""
-                )
+        try:  # both checked before either is stored
+            store.change_device(
+                tenant.id,
+                args.device,
+                at,
+                site=args.site,
+                state=args.state,
+                by=_by(),
+                why=args.why or "",
+            )
         except UnknownDevice:
             raise CommandError(f"no device {args.device!r} in {tenant.name}") from None
         except ValueError as exc:

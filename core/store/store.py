@@ -48,7 +48,7 @@ from core.store.checkpoints import (
 from core.store.devices import DeviceTable, Persisted
 from core.store.lifecycle import FirmwareNow, LifecycleTable
 from core.store.log import CommitResult, LogTable
-from core.store.sites import SiteTable
+from core.store.sites import SiteTable, check_site
 from core.store.slab import DEDUPE_KEY, GATEWAY_KEY, TENANT_KEY, Slab, StoreError, prefix_scan
 from core.store.tenants import (
     Tenant,
@@ -222,6 +222,14 @@ class Store:
             for tenant in self.tenant_table.read_new(txn):
                 self._open_tenant(txn, tenant)
                 self.tenant_table.publish(tenant)
+
+    def refresh_changed_tenants(self) -> None:
+        """:meth:`refresh_tenants` if a tenant was added or changed (by any process) since
+        they were last read: one read of a counter when nothing changed."""
+        with self.slab.txn() as txn:
+            changed = self.tenant_table.changes(txn) != self.tenant_table.seen_changes
+        if changed:
+            self.refresh_tenants()
 
     def tenant(self, name_or_id: str | int) -> Tenant:
         return self.tenant_table.find(name_or_id)
@@ -420,18 +428,48 @@ class Store:
     ) -> LifecycleEntry:
         """Record a lifecycle change of a device; ``retired`` also ends its counted slots."""
         dev = self._index(tenant_id, device_id)
-        self._check_open(tenant_id, at_ns)
         entry = LifecycleEntry(at_ns, state, by, why, link)
         with self.device_table.admission:
-            with self.slab.txn() as txn:
-                entries = self.lifecycle_table.device_entries(txn, tenant_id, dev)
-            check_transition(entries, state)
-            if entries and at_ns < entries[-1].at_ns:
-                raise ValueError("a lifecycle change cannot predate the device's last one")
+            self._check_lifecycle(tenant_id, dev, state, at_ns)
             self.slab.write(lambda txn: self.lifecycle_table.add(txn, tenant_id, dev, entry))
             if state == "retired":
                 self._register_device(tenant_id, device_id, None, at_ns, None)
         return entry
+
+    def _check_lifecycle(self, tenant_id: int, dev: int, state: str, at_ns: int) -> None:
+        """A ValueError unless ``state`` may be recorded for the device at ``at_ns``: in an
+        open month, a transition staff may make, not before the device's last entry."""
+        self._check_open(tenant_id, at_ns)
+        with self.slab.txn() as txn:
+            entries = self.lifecycle_table.device_entries(txn, tenant_id, dev)
+        check_transition(entries, state)
+        if entries and at_ns < entries[-1].at_ns:
+            raise ValueError("a lifecycle change cannot predate the device's last one")
+
+    def change_device(
+        self,
+        tenant_id: int,
+        device_id: str,
+        at_ns: int,
+        *,
+        site: str | None = None,
+        state: str | None = None,
+        by: str = "",
+        why: str = "",
+    ) -> None:
+        """Move a device to ``site`` and/or set its lifecycle ``state``, both from ``at_ns``.
+        Both are checked before either is stored, so a refused change stores neither (a new
+        site beside a state that predates the last one would otherwise stay)."""
+        dev = self._index(tenant_id, device_id)
+        self._check_open(tenant_id, at_ns)
+        if site is not None:
+            check_site(site)
+        if state is not None:
+            self._check_lifecycle(tenant_id, dev, state, at_ns)
+        if site is not None:
+            self.set_site(tenant_id, device_id, site, at_ns)
+        if state is not None:
+            self.set_lifecycle(tenant_id, device_id, state, at_ns, by=by, why=why)
 
     def replace_device(
         self, tenant_id: int, old_id: str, new_id: str, at_ns: int, *, by: str = "", why: str = ""

@@ -16,7 +16,7 @@ from typing import Any
 import lmdb
 import msgpack
 
-from core.store.slab import ID_VALUE, TENANT_KEY, Slab, last_id
+from core.store.slab import ID_VALUE, META_U64, TENANT_KEY, Slab, last_id
 from core.tiers import DEFAULT_TIER, Tier, percent_of, tier_of
 from core.zones import zone
 
@@ -133,6 +133,11 @@ def check_settings(
     return out
 
 
+#: ``meta`` key of a counter every write of a tenant record bumps, so that another process
+#: (a server beside the CLI) sees with one read whether its tenants are stale
+CHANGES_KEY = b"tenant_changes"
+
+
 class TenantTable:
     """Every tenant of the store, by id (``by_id``, kept in memory: tenants are few)."""
 
@@ -140,6 +145,15 @@ class TenantTable:
         self.slab = slab
         self.tiers = tiers
         self.by_id: dict[int, Tenant] = {}
+        #: the ``CHANGES_KEY`` counter as of the last :meth:`read_new`
+        self.seen_changes = -1
+
+    def changes(self, txn: lmdb.Transaction) -> int:
+        raw = txn.get(CHANGES_KEY, db=self.slab.db[b"meta"])
+        return META_U64.unpack(raw)[0] if raw else 0
+
+    def _changed(self, txn: lmdb.Transaction) -> None:
+        txn.put(CHANGES_KEY, META_U64.pack(self.changes(txn) + 1), db=self.slab.db[b"meta"])
 
     def tier(self, plan: str) -> Tier:
         return tier_of(self.tiers, plan)
@@ -149,6 +163,7 @@ class TenantTable:
         server, may have added some); the caller opens them, then :meth:`publish`es them.
         Those known take in what was changed meanwhile (:meth:`update`) in place."""
         new = []
+        self.seen_changes = self.changes(txn)
         for key, value in txn.cursor(db=self.slab.db[b"tenants"]):
             tenant_id = TENANT_KEY.unpack(key)[0]
             stored = Tenant.from_record(tenant_id, bytes(value), self.tiers)
@@ -180,6 +195,7 @@ class TenantTable:
                 setattr(tenant, key, value)
             txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=tenants)
             txn.put(name.encode(), ID_VALUE.pack(tenant_id), db=names)
+            self._changed(txn)
             return tenant
 
         return self.slab.write(work)
@@ -213,6 +229,7 @@ class TenantTable:
             for name, value in changes.items():
                 setattr(stored, name, value)
             txn.put(TENANT_KEY.pack(tenant_id), stored.to_record(), db=self.slab.db[b"tenants"])
+            self._changed(txn)
 
         self.slab.write(work)
         for name, value in changes.items():
@@ -226,5 +243,6 @@ class TenantTable:
         def work(txn: lmdb.Transaction) -> None:
             tenant.closed_before_ns = max(tenant.closed_before_ns, closed_before_ns)
             txn.put(TENANT_KEY.pack(tenant_id), tenant.to_record(), db=self.slab.db[b"tenants"])
+            self._changed(txn)
 
         self.slab.write(work)
