@@ -1,6 +1,8 @@
 """The read API (JSON). Staff tokens read every tenant; a tenant's read token only its own.
 
-Times in answers are ISO 8601 UTC strings; ``from``/``to`` accept those or Unix seconds.
+Times a person reads (series buckets, outages, last seen) are ISO 8601 in the tenant's zone
+(``Z`` for a UTC tenant), and day and hour buckets are the tenant's local ones; a period's
+``from``/``to`` are answered in UTC. ``from``/``to`` accept ISO 8601 or Unix seconds.
 Answers reflect the store's last checkpoint (at most ``checkpoint_interval_s`` old).
 """
 

@@ -416,14 +416,13 @@ def cmd_window_delete(args: argparse.Namespace) -> int:
 def cmd_sla(args: argparse.Namespace) -> int:
     config = _config(args.config)
     now = time.time_ns()
+    try:
+        given = zones.parse_month(args.month) if args.month else None
+    except ValueError as exc:
+        raise UsageError(f"--month: {exc}") from None
     with _store(args) as store:
         tenant = _tenant_of(store, args.tenant)
-        try:
-            year, month = (
-                zones.parse_month(args.month) if args.month else zones.month_of(now, tenant.tz)
-            )
-        except ValueError as exc:
-            raise UsageError(f"--month: {exc}") from None
+        year, month = given or zones.month_of(now, tenant.tz)
         if args.site is not None and args.site not in store.site_history(tenant.id).sites():
             raise CommandError(f"no site {args.site!r} in {tenant.name}")
         sla = attainment.month_sla(store, tenant, year, month, now, site=args.site)
