@@ -136,10 +136,16 @@ def build(path: str, tenants: int, devices: int, sites: int) -> Setup:
 
 
 def _baseline(setup: Setup, now_ns: int) -> list[query.UptimeTable]:
+    """The plain query of the slots month_sla counts: the month's, up to the last ended one."""
     return [
-        query.uptime(setup.store, tenant.id, first, end, now_ns)
+        query.uptime(setup.store, tenant.id, first, min(end, _ended(tenant, now_ns)), now_ns)
         for tenant, (first, end) in zip(setup.tenants, setup.slots, strict=True)
     ]
+
+
+def _ended(tenant: Tenant, now_ns: int) -> int:
+    slot_ns = tenant.slot_s * NS_PER_S
+    return now_ns // slot_ns * slot_ns
 
 
 def _sla(setup: Setup, now_ns: int) -> list[MonthSla]:
