@@ -14,13 +14,14 @@ date on the wall for a while (America/St_Johns, 2010-11-07).
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
-from core.times import LAST_S, NS_PER_S, S_PER_DAY
+from core.times import LAST_S, NS_PER_S, S_PER_DAY, S_PER_HOUR
 
 NS_PER_US = 1_000
 MINUTES_PER_DAY = 1_440
@@ -190,6 +191,26 @@ def local_days(start_ns: int, end_ns: int, tz: str | ZoneInfo) -> list[tuple[dat
         ordinal += 1
         day_start = day_end
     return days
+
+
+def local_buckets(tz: str, granularity: str, start_ns: int, end_ns: int) -> list[int] | None:
+    """The edges of the local days (or hours) of zone ``tz`` that overlap
+    ``[start_ns, end_ns)``, for ``core.query``'s ``buckets_ns``; None for UTC, whose buckets
+    are the query's own."""
+    if tz == "UTC":
+        return None
+    days = local_days(start_ns, end_ns, tz)
+    if not days:
+        return None
+    if granularity == "day":
+        return [a for _, a, _ in days] + [days[-1][2]]
+    hour = S_PER_HOUR * NS_PER_S
+    edges = [a + k * hour for _, a, b in days for k in range(-(-(b - a) // hour))]
+    edges.append(days[-1][2])
+    # only the hours that overlap the range, as the query's own UTC hours are
+    first = bisect.bisect_right(edges, start_ns) - 1
+    last = bisect.bisect_left(edges, end_ns)
+    return edges[first : last + 1]
 
 
 def iso_local(ns: int, tz: str | ZoneInfo) -> str:

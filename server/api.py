@@ -67,19 +67,6 @@ def local_time(tenant: Tenant) -> Callable[[int], str | None]:
     return lambda ns: zones.iso_local(ns, tenant.tz) if ns >= 0 else None
 
 
-def local_buckets(tenant: Tenant, granularity: str, start: int, end: int) -> list[int] | None:
-    """The edges of the tenant's local days (or hours) that overlap ``[start, end)``; None
-    for a UTC tenant, whose buckets are the UTC ones."""
-    if tenant.tz == "UTC":
-        return None
-    days = zones.local_days(start, end, tenant.tz)
-    if granularity == "day":
-        return [a for _, a, _ in days] + [days[-1][2]]
-    hour = S_PER_HOUR * NS_PER_S
-    edges = [a + k * hour for _, a, b in days for k in range(-(-(b - a) // hour))]
-    return edges + [days[-1][2]]
-
-
 def _param(request: web.Request, name: str) -> str | None:
     """A query parameter given at most once."""
     values = request.query.getall(name, [])
@@ -238,7 +225,7 @@ async def uptime(request: web.Request) -> web.Response:
             now,
             granularity=granularity,
             devices=devs,
-            buckets_ns=local_buckets(tenant, granularity, start, end),
+            buckets_ns=zones.local_buckets(tenant.tz, granularity, start, end),
         )
         body["granularity"] = granularity
         body["zone"] = tenant.tz

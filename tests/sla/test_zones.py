@@ -22,6 +22,7 @@ from core.zones import (
     day_bounds,
     iso_local,
     local_date,
+    local_buckets,
     local_days,
     local_minute_to_ns,
     local_to_ns,
@@ -258,6 +259,35 @@ def test_local_days_leaves_out_a_day_the_zone_skipped() -> None:
         (date(2011, 12, 31), utc("2011-12-30T10:00Z"), utc("2011-12-31T10:00Z")),
     ]
     assert day_bounds(date(2011, 12, 30), "Pacific/Apia") == (utc("2011-12-30T10:00Z"),) * 2
+
+
+def test_local_buckets_are_the_local_days_or_the_local_hours_that_overlap_a_range() -> None:
+    # Kathmandu is +05:45: its hours start at :15 UTC; [00:10Z, 02:00Z) touches three of them
+    hours = local_buckets(
+        "Asia/Kathmandu", "hour", utc("2026-03-01T00:10Z"), utc("2026-03-01T02:00Z")
+    )
+    assert hours == [
+        utc("2026-02-28T23:15Z"),
+        utc("2026-03-01T00:15Z"),
+        utc("2026-03-01T01:15Z"),
+        utc("2026-03-01T02:15Z"),
+    ]
+    # Berlin's spring-forward day is one bucket of 23 h among its neighbours
+    days = local_buckets("Europe/Berlin", "day", utc("2026-03-28T12:00Z"), utc("2026-03-30T00:00Z"))
+    assert days == [
+        utc("2026-03-27T23:00Z"),
+        utc("2026-03-28T23:00Z"),
+        utc("2026-03-29T22:00Z"),
+        utc("2026-03-30T22:00Z"),
+    ]
+    # its hours that day: 23 of them, 01:00Z (02:00 CET) straight to 03:00 CEST
+    spring = local_buckets(
+        "Europe/Berlin", "hour", utc("2026-03-28T23:00Z"), utc("2026-03-29T22:00Z")
+    )
+    assert len(spring) == 24 and spring[-1] - spring[0] == 23 * HOUR_NS
+    # UTC tenants use the query's own buckets; an empty range has none
+    assert local_buckets("UTC", "day", 0, HOUR_NS) is None
+    assert local_buckets("Europe/Berlin", "day", HOUR_NS, HOUR_NS) is None
 
 
 # -- ISO 8601 -----------------------------------------------------------------------------
