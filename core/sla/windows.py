@@ -269,14 +269,18 @@ class Window:
             "created": iso(self.created_ns) if self.created_ns > 0 else None,
         }
 
-    def describe(self) -> str:
+    def describe(self, tz: str | None = None) -> str:
         """One line for the CLI and the dashboard: ``Mon-Fri 02:00 for 2 h (Europe/Berlin),
-        from 2026-01-01`` or ``2026-03-01 01:00Z → 03:00Z``."""
+        from 2026-01-01`` or ``2026-03-01 01:00Z → 03:00Z``; a one-off window in zone ``tz``
+        if given (``2026-03-01 02:00 → 04:00 (Europe/Berlin)``)."""
         if not self.recurring:
             start, end = _utc(self.start_ns), _utc(self.end_ns)
+            if tz is not None:
+                start, end = start.astimezone(zones.zone(tz)), end.astimezone(zones.zone(tz))
             clock = "%H:%M:%S" if start.second or end.second else "%H:%M"
             end_format = clock if end.date() == start.date() else f"%Y-%m-%d {clock}"
-            return f"{start.strftime(f'%Y-%m-%d {clock}')}Z → {end.strftime(end_format)}Z"
+            first, then = start.strftime(f"%Y-%m-%d {clock}"), end.strftime(end_format)
+            return f"{first}Z → {then}Z" if tz is None else f"{first} → {then} ({tz})"
         line = (
             f"{_weekdays_text(self.weekdays)} {self.local_start} for "
             f"{_duration_text(self.duration_s)} ({self.zone})"

@@ -34,6 +34,8 @@ def seed(data: Path, engine: type[RollupPy] | None = None) -> Seeded:
     """HOURS of minute frames for both fleets, checkpointed, and their tokens."""
     now_s = int(time.time())
     start = now_s - HOURS * 3600 + 30
+    if start % 60 == 0:  # frames mid-slot: one at a slot's very start covers no more of the next
+        start += 1
     read, ingest, read_ids = {}, {}, {}
     with Store(data, engine=engine) as store:
         for name, fleet in FLEETS.items():
