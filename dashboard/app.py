@@ -15,7 +15,10 @@ token = session.viewer()
 if token is None:
     pages = [st.Page("views/sign_in.py", title="Sign in", icon=":material/login:")]
 else:
-    pages = [st.Page("views/tenant.py", title="Uptime", icon=":material/timeline:")]
+    pages = [
+        st.Page("views/tenant.py", title="Uptime", icon=":material/timeline:"),
+        st.Page("views/sla.py", title="SLA", icon=":material/verified:"),
+    ]
     if token.scope == "staff":
         pages.insert(0, st.Page("views/fleet.py", title="Fleet", icon=":material/hub:"))
     with st.sidebar:

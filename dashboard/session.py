@@ -8,7 +8,7 @@ import time
 import streamlit as st
 
 from core.store import Store, Token
-from core.tiers import load_tiers
+from core.tiers import Catalog, load_catalog
 from core.times import NS_PER_S
 from dashboard import data
 
@@ -23,10 +23,20 @@ def data_dir() -> str:
     return os.environ.get("UPTALLY_DATA") or "data"
 
 
+def catalog() -> Catalog:
+    """The tiers and vendor guarantee of the config ``uptally dashboard`` was given
+    (``UPTALLY_CONFIG``), those ``uptally serve`` uses."""
+    return _catalog(os.environ.get("UPTALLY_CONFIG"))
+
+
+@st.cache_resource(show_spinner=False)
+def _catalog(path: str | None) -> Catalog:
+    return load_catalog(path)
+
+
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    # the tiers of the config ``uptally dashboard`` was given (``UPTALLY_CONFIG``), as serve's
-    return data.open_store(path, load_tiers(os.environ.get("UPTALLY_CONFIG")))
+    return data.open_store(path, catalog().tiers)
 
 
 def store() -> Store:
@@ -61,3 +71,26 @@ def sign_out() -> None:
 def now_ns() -> int:
     """Now, to the cache's resolution, so that reruns within it share cached figures."""
     return int(time.time()) // CACHE_TTL_S * CACHE_TTL_S * NS_PER_S
+
+
+def pick_tenant(store: Store, token: Token) -> str:
+    """The tenant the page shows: chosen by staff (kept in the URL's ``?tenant=``), a
+    client's own for a read token. A tenant in the URL the viewer may not read stops the
+    page with the same answer whether it exists or not."""
+    names = [t.name for t in data.visible_tenants(store, token)]
+    wanted = st.query_params.get("tenant")
+    if wanted is not None:
+        try:
+            data.tenant_for(store, token, wanted)
+        except data.NotAllowed as exc:
+            st.error(str(exc))
+            st.stop()
+    if not names:
+        st.info("No tenants yet: `uptally tenant add NAME` makes one.")
+        st.stop()
+    if token.scope == "staff":
+        name = st.selectbox("Tenant", names, index=names.index(wanted) if wanted else 0)
+    else:
+        name = names[0]  # a read token reads its own tenant only
+    st.query_params["tenant"] = name
+    return str(name)

@@ -24,22 +24,7 @@ store = session.store()
 token = session.viewer()
 assert token is not None  # app.py shows this page only to a signed-in viewer
 
-names = [t.name for t in data.visible_tenants(store, token)]
-wanted = st.query_params.get("tenant")
-if wanted is not None:
-    try:
-        data.tenant_for(store, token, wanted)
-    except data.NotAllowed as exc:
-        st.error(str(exc))
-        st.stop()
-if not names:
-    st.info("No tenants yet: `uptally tenant add NAME` makes one.")
-    st.stop()
-if token.scope == "staff":
-    name = st.selectbox("Tenant", names, index=names.index(wanted) if wanted else 0)
-else:
-    name = names[0]  # a read token reads its own tenant only
-st.query_params["tenant"] = name
+name = session.pick_tenant(store, token)
 
 st.title(name)
 period = st.segmented_control("Period", list(PERIODS), default="24 hours") or "24 hours"
@@ -54,9 +39,10 @@ d.metric("Outages", f"{len(outages):,}")
 
 st.subheader("Fleet uptime")
 st.line_chart(series, x="start", y="uptime %")
-utc = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC")
+zone = data.tenant_for(store, token, name).tz
+local = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone=zone)
 st.subheader("Devices")
-st.dataframe(devices, hide_index=True, column_config={"last seen": utc})
+st.dataframe(devices, hide_index=True, column_config={"last seen": local})
 st.subheader("Outages")
-st.dataframe(outages, hide_index=True, column_config={"start": utc, "end": utc})
-st.caption("Times are UTC. Figures are those of the store's last checkpoint.")
+st.dataframe(outages, hide_index=True, column_config={"start": local, "end": local})
+st.caption(f"Times are {zone}. Figures are those of the store's last checkpoint.")

@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import zones
+from core.sla import attainment
+from dashboard import session
 from server.testing import REPO
 from tests.support.tenants import FLEETS, revoke, seed
 
@@ -134,3 +137,62 @@ def test_no_store_is_a_clear_error(tmp_path, monkeypatch) -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert at.error[0].value.startswith("Cannot open the store: no store in")
+
+
+@pytest.fixture
+def vendor_config(tmp_path, monkeypatch):
+    """A tier file whose vendor guarantees less than the standard tier's 99.5 %."""
+    path = tmp_path / "uptally.toml"
+    path.write_text('[upstream]\nuptime_guarantee = "99.0"\n')
+    monkeypatch.setenv("UPTALLY_CONFIG", str(path))
+    return path
+
+
+def sla_page(at: AppTest) -> AppTest:
+    at.switch_page("views/sla.py").run()
+    assert not at.exception
+    return at
+
+
+def test_a_client_sees_its_own_sla_month_and_no_vendor_flag(seeded, vendor_config) -> None:
+    at = signed_in(seeded.read["acme"])
+    before = session.now_ns()
+    sla_page(at)
+    after = session.now_ns()
+    year, month = zones.month_of(before, "UTC")
+    assert [t.value for t in at.title] == [f"SLA · {year:04d}-{month:02d}"]
+    assert [s.label for s in at.selectbox] == ["Month"]  # no tenant to choose
+    # the page's figures are the engine's, as of the page's now (30 s steps: one of two)
+    store = session.store()  # the dashboard's own read-only handle: one per process
+    acme = store.tenant("acme")
+    oracles = [attainment.month_sla(store, acme, year, month, now) for now in {before, after}]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Attainment"] in [f"{attainment.shown(o.attainment)} %" for o in oracles]
+    assert metrics["Target"] == "99.5 %"
+    assert metrics["Credit"] in [f"{o.credit_percent} %" for o in oracles]
+    sites = at.dataframe[0].value
+    assert list(sites["site"]) == ["acme-gw"] and list(sites["devices"]) == [3]
+    # the integrator's vendor risk is the integrator's business, not its client's
+    assert not at.warning
+    assert leaks(shown(at), "globex") == []
+    at.selectbox[0].select(at.selectbox[0].options[1]).run()  # the month before: nothing yet
+    assert {m.label: m.value for m in at.metric}["Attainment"] == "n/a"
+
+
+def test_staff_see_the_vendor_flag_and_any_tenants_sla(seeded, vendor_config) -> None:
+    at = sla_page(signed_in(seeded.staff))
+    assert [s.label for s in at.selectbox] == ["Tenant", "Month"]
+    assert len(at.warning) == 1 and "above the platform vendor's own guarantee of 99.0 %" in str(
+        at.warning[0].value
+    )
+    at.selectbox[0].select("globex").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["site"]) == ["globex-gw"]
+
+
+def test_a_client_asking_for_another_tenants_sla_is_refused(seeded) -> None:
+    at = signed_in(seeded.read["acme"])
+    at.query_params["tenant"] = "globex"
+    sla_page(at)
+    assert [e.value for e in at.error] == ["this sign-in may not read tenant 'globex'"]
+    assert not at.metric and not at.dataframe

@@ -154,3 +154,20 @@ def test_staff_see_the_fleet_and_each_tenant(dashboard, page) -> None:
     page.get_by_role("link", name="Uptime").click()
     heading(page, "acme")
     page.get_by_text("acme-hvac-1").first.wait_for(state="attached")
+
+
+def test_a_client_sees_its_sla_month_drawn(dashboard, page, tmp_path) -> None:
+    sign_in(page, dashboard.url, dashboard.seeded.read["acme"])
+    heading(page, "acme")
+    page.get_by_role("link", name="SLA").click()
+    heading(page, "Daily uptime")
+    heading(page, "Sites")
+    page.get_by_text("acme-gw").first.wait_for(state="attached")
+    page.locator("canvas, svg.marks").first.wait_for()  # the calendar is drawn
+    page.wait_for_timeout(1_000)
+    shot = tmp_path / "sla.png"
+    page.screenshot(path=shot, full_page=True)
+    colors = Image.open(io.BytesIO(shot.read_bytes())).convert("RGB").getcolors(1 << 16)
+    assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"
+    text = page.content()
+    assert "Attainment" in text and "globex" not in text

@@ -3,11 +3,15 @@ and that the figures are the queries' own."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
-from core import query
+from core import query, zones
+from core.sla import attainment
 from core.store import Store, StoreError
+from core.tiers import Catalog
 from core.times import NS_PER_S
 from dashboard import data
 from tests.support.tenants import FLEETS, GAPS, HOURS, revoke, seed, write_elsewhere
@@ -141,3 +145,91 @@ store.checkpoint()
     assert list(pumps["status"]) == ["online"]
     acme = data.devices(reader, token, "acme", start, end, now)
     assert list(acme["device"]) == [*FLEETS["acme"], "acme-new"]
+
+
+def test_the_sla_month_is_the_engines_own_in_the_tenants_zone(seeded, reader) -> None:
+    write_elsewhere(
+        seeded.data,
+        """
+from core.sla.windows import Window
+acme = store.tenant("acme").id
+store.set_tenant(acme, tz="Pacific/Auckland")
+store.add_window(acme, Window.from_spec({"scope": "tenant", "weekdays": "Mon-Sun",
+    "at": "03:00", "duration_min": 30, "zone": "Pacific/Auckland", "reason": "backups"}))
+store.add_window(acme, Window.from_spec({"scope": "device", "device": "acme-door-1",
+    "start": "2026-01-10T09:00+13:00", "end": "2026-01-10T10:00+13:00"}))
+""",
+    )
+    _, _, now = period(seeded)
+    client = data.sign_in(reader, seeded.read["acme"])
+    acme = data.tenant_for(reader, client, "acme")
+    assert acme.tz == "Pacific/Auckland"
+    months = data.months(reader, client, "acme", now, count=3)
+    year, month = zones.month_of(now, "Pacific/Auckland")
+    assert months[0] == f"{year:04d}-{month:02d}" and months == sorted(months, reverse=True)
+    shown = data.sla_month(reader, client, "acme", months[0], now, Catalog())
+    oracle = attainment.month_sla(reader, acme, year, month, now)
+    assert (shown.figures.up, shown.figures.down, shown.figures.excluded) == (
+        oracle.up,
+        oracle.down,
+        oracle.excluded,
+    )
+    assert shown.attainment == f"{attainment.shown(oracle.attainment)} %"
+    # a row per local day of the month, dated in Auckland, in calendar weeks from Monday
+    first, _ = zones.month_bounds(year, month, "Pacific/Auckland")
+    assert shown.days["date"].iloc[0] == f"{year:04d}-{month:02d}-01"
+    assert len(shown.days) == len(zones.local_days(first, shown.figures.end_ns, acme.tz))
+    assert shown.days["week"].iloc[0] == 0 and shown.days["week"].is_monotonic_increasing
+    assert list(shown.sites["site"]) == ["acme-gw"]  # the site of the gateway that reported
+    assert list(shown.windows["when"]) == [
+        "Mon-Sun 03:00 for 30 min (Pacific/Auckland)",
+        "2026-01-10 09:00 → 10:00 (Pacific/Auckland)",  # a one-off, in the tenant's zone
+    ]
+    assert list(shown.windows["target"]) == ["acme", "acme-door-1"]
+    assert not shown.above_upstream  # the shipped catalog states no vendor guarantee
+    flagged = data.sla_month(
+        reader, client, "acme", months[0], now, Catalog(upstream=Decimal("99"))
+    )
+    assert flagged.above_upstream and flagged.upstream == Decimal("99")
+    with pytest.raises(data.NotAllowed, match="may not read tenant 'globex'"):
+        data.sla_month(reader, client, "globex", months[0], now, Catalog())
+    with pytest.raises(data.NotAllowed):
+        data.months(reader, client, "globex", now)
+
+
+def test_an_sla_month_without_counted_slots_shows_n_a(seeded, reader) -> None:
+    staff = data.sign_in(reader, seeded.staff)
+    _, _, now = period(seeded)
+    empty = data.sla_month(reader, staff, "acme", "2020-02", now, Catalog())
+    assert empty.attainment == "n/a" and empty.figures.met
+    assert empty.figures.credit_percent == 0 and empty.band == "none"
+    assert len(empty.days) == 29 and empty.days["uptime %"].isna().all()
+
+
+def test_dates_on_the_uptime_page_are_the_tenants_local_days(seeded, reader) -> None:
+    write_elsewhere(seeded.data, 'store.set_tenant(store.tenant("acme").id, tz="Asia/Kathmandu")')
+    staff = data.sign_in(reader, seeded.staff)
+    _, end, now = period(seeded)
+    start = end - 30 * 86_400 * NS_PER_S
+    days = data.uptime_series(reader, staff, "acme", start, end, now)
+    # Kathmandu is +05:45: its days start at 18:15 UTC, shown as local midnights
+    assert len(days) == 31
+    assert set(days["start"].dt.strftime("%H:%M")) == {"00:00"}
+    last = zones.local_date(end - 1, "Asia/Kathmandu")
+    assert days["start"].iloc[-1].date() == last
+    # the hours of a short period are the local hours, at :00 local
+    hours = data.uptime_series(reader, staff, "acme", end - 6 * 3600 * NS_PER_S, end, now)
+    assert set(hours["start"].dt.strftime("%M")) == {"00"} and len(hours) in (6, 7)
+    np.testing.assert_array_equal(
+        hours["uptime %"],
+        query.series(
+            reader,
+            reader.tenant("acme").id,
+            end - 6 * 3600 * NS_PER_S,
+            end,
+            now,
+            buckets_ns=zones.local_buckets(
+                "Asia/Kathmandu", "hour", end - 6 * 3600 * NS_PER_S, end
+            ),
+        ).percent,
+    )
