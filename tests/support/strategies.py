@@ -1,4 +1,5 @@
-"""Hypothesis strategies shared by the suites: msgpack by hand and hostile wire batches.
+"""Hypothesis strategies shared by the suites: msgpack by hand and hostile wire batches;
+support hours and tenant zones.
 
 Every width of every msgpack form, not only the ones ``packb`` would pick, so that the engines
 are fed what a foreign gateway could send. Used by the differential tests (and anything else
@@ -11,6 +12,8 @@ import struct
 from typing import Any
 
 from hypothesis import strategies as st
+
+from core.tiers import MIN_PER_DAY, SupportHours
 
 NOW_S = 1_700_000_000
 NOW = NOW_S * 10**9
@@ -334,3 +337,29 @@ DECODE_KW = st.fixed_dictionaries(
         "closed_before_ns": st.sampled_from([0, NOW - 3 * DAY_S * 10**9, NOW + 1, 2**70, -1]),
     },
 )
+
+
+# --- support hours and tenant zones (core.support) -------------------------------------------
+
+#: Zones with the DST shapes that matter: an hour each way in Europe and America, the southern
+#: hemisphere, Lord Howe's half hour, St John's fall-back just after midnight (2010), none.
+TENANT_ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Pacific/Auckland",
+    "Australia/Lord_Howe",
+    "America/St_Johns",
+    "Asia/Kolkata",
+    "UTC",
+]
+
+
+@st.composite
+def support_hours(draw: st.DrawFn) -> SupportHours:
+    """A valid ``core.tiers.SupportHours``: one run of 1 to 7 weekdays (it may wrap past
+    Sunday), hours often on the quarter hour (where DST changes fall), ending up to 24:00."""
+    first = draw(st.integers(0, 6))
+    days = frozenset((first + i) % 7 for i in range(draw(st.integers(1, 7))))
+    grid = st.integers(0, MIN_PER_DAY // 15).map(lambda q: q * 15)
+    a, b = draw(st.lists(grid | st.integers(0, MIN_PER_DAY), min_size=2, max_size=2, unique=True))
+    return SupportHours(days, min(a, b), max(a, b))
