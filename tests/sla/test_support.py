@@ -10,9 +10,11 @@ America/New_York on Sun 2026-03-08 at 07:00Z (02:00 EST to 03:00 EDT) and Sun 20
 from __future__ import annotations
 
 import calendar
+import re
 import time as clock
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -30,7 +32,7 @@ from core.support import (
 )
 from core.tiers import DEFAULT_TIERS, SupportHours
 from core.times import NS_PER_S
-from core.zones import day_bounds, zone
+from core.zones import day_bounds, local_to_ns, zone
 from tests.support.strategies import TENANT_ZONES, support_hours
 
 S = NS_PER_S
@@ -394,3 +396,72 @@ def test_a_resolve_without_acknowledgement_does_not_answer_the_response() -> Non
 def test_incidents_detected_after_now_are_not_yet_in_the_figures() -> None:
     month = compliance([incident(1, utc("2026-03-20T08:00Z"))], utc("2026-03-10T00:00Z"))
     assert (month.response, month.resolve, month.excluded) == (Tally(), Tally(), 0)
+
+
+# -- docs/sla.md, "Support time and compliance" ----------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "sla.md"
+SECTION = DOCS.read_text().split("## Support time and compliance")[1].split("\n## ")[0]
+
+
+def doc_rows() -> list[list[str]]:
+    lines = [line for line in SECTION.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def berlin(cell: str) -> int:
+    """A table cell ``2026-03-06 17:30`` (Berlin local) as Unix ns; -1 for ``–``."""
+    if cell == "–":
+        return -1
+    wall = datetime.fromisoformat(cell)
+    return local_to_ns(wall.date(), wall.time(), BERLIN)
+
+
+def test_the_worked_example_is_what_month_compliance_answers() -> None:
+    basic = DEFAULT_TIERS["basic"]
+    assert basic.support_hours == OFFICE
+    now = local_to_ns(date(2026, 3, 31), time(16, 0), BERLIN)
+    assert now == utc("2026-03-31T14:00Z")  # CEST (+2)
+    rows = doc_rows()
+    assert [row[0] for row in rows] == [str(n) for n in range(1, 9)]
+    incidents = []
+    for number, kind, detected, ack, resolved, response, resolve in rows:
+        record = incident(int(number), berlin(detected), berlin(ack), berlin(resolved))
+        record.kind = kind.split(",")[0]
+        record.state = "cleared_by_backfill" if "cleared_by_backfill" in kind else "open"
+        if match := re.search(r"attached to #(\d+)", kind):
+            record.gateway_incident = int(match[1])
+        incidents.append(record)
+        for cell, answered, target in (
+            (response, record.acknowledged_ns, basic.response_target_min),
+            (resolve, record.resolved_ns, basic.resolve_target_min),
+        ):
+            if cell == "excluded":
+                assert record.state == "cleared_by_backfill" or record.gateway_incident
+                continue
+            shown, judged = int(cell.split()[0]), cell.split()[-1]
+            until = now if "so far" in cell else answered
+            assert ("so far" in cell) == (answered < 0), (number, cell)
+            assert support_minutes(record.detected_ns, until, OFFICE, BERLIN) == shown, number
+            assert target_status(record.detected_ns, answered, target, OFFICE, BERLIN, now) == (
+                judged
+            ), (number, cell)
+    # incident 8 is 2026-02-28T23:30Z, a March incident in Berlin
+    assert incidents[7].detected_ns == utc("2026-02-28T23:30Z")
+    # incident 4 is pending until 17:00 today (response) and Thu 2026-04-02 17:00 (resolve)
+    assert deadline_ns(incidents[3].detected_ns, 240, OFFICE, BERLIN) == utc("2026-03-31T15:00Z")
+    assert deadline_ns(incidents[3].detected_ns, 1_440, OFFICE, BERLIN) == utc("2026-04-02T15:00Z")
+
+    month = compliance(incidents, now)
+    totals = re.search(
+        r"Response: (\d) met, (\d) missed, (\d) pending: (\d)/(\d) = (\d+) %\. "
+        r"Resolve: (\d) met, (\d) missed, (\d) pending: (\d)/(\d) =\s+(\d+) %",
+        SECTION,
+    )
+    assert totals is not None
+    n = [int(g) for g in totals.groups()]
+    assert month.response == Tally(*n[0:3])
+    assert month.response.share == Fraction(n[3], n[4]) == Fraction(n[5], 100)
+    assert month.resolve == Tally(*n[6:9])
+    assert month.resolve.share == Fraction(n[9], n[10]) == Fraction(n[11], 100)
+    assert month.excluded == 2
