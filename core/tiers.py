@@ -105,6 +105,35 @@ class SupportHours:
 
 
 @dataclass(frozen=True)
+class AlertRules:
+    """When the watching raises an alert (``[tiers.NAME.alerts]``, overridable per tenant).
+
+    ``quiet_grace_s``: a device is quiet when no frame came for its heartbeat plus this;
+    ``battery_below``: percent, a device's last battery strictly below it (0: never);
+    ``gateway_silent_heartbeats``: a gateway is silent after this many of its devices'
+    heartbeats without an accepted batch; ``cap_levels``: percents of the device cap whose
+    crossing is an alert (none without a cap); ``fault``, ``sla_at_risk``: whether a device
+    reporting a fault, and a month whose projection lies below the target, raise alerts."""
+
+    quiet_grace_s: int = 120
+    battery_below: Decimal = Decimal("20")
+    gateway_silent_heartbeats: int = 5
+    cap_levels: tuple[int, ...] = (80, 90, 100)
+    fault: bool = True
+    sla_at_risk: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "quiet_grace_s": self.quiet_grace_s,
+            "battery_below": str(self.battery_below),
+            "gateway_silent_heartbeats": self.gateway_silent_heartbeats,
+            "cap_levels": list(self.cap_levels),
+            "fault": self.fault,
+            "sla_at_risk": self.sla_at_risk,
+        }
+
+
+@dataclass(frozen=True)
 class DevicePrice:
     """The price of a device-month, in brackets of ``(up_to, price)``: devices up to
     ``up_to`` (inclusive, counting from 1) at ``price`` minor units, the last bracket
@@ -156,6 +185,9 @@ class Tier:
     )
     response_target_min: int = 60
     resolve_target_min: int = 480
+    #: consecutive down slots that open a device incident
+    min_outage: int = 5
+    alerts: AlertRules = AlertRules()
     support_hours: SupportHours = SupportHours.parse("Mon-Sat 07:00-20:00")
     base_fee: int = 19_900
     device_price: DevicePrice = DevicePrice("graduated", ((100, 300), (1000, 250), (None, 200)))
@@ -404,6 +436,38 @@ def _device_price(name: str, value: object, base: DevicePrice) -> DevicePrice:
     return DevicePrice(mode, brackets)
 
 
+def _flag(name: str, value: object) -> bool:
+    return bool(typed(name, value, bool))
+
+
+def _cap_levels(name: str, value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list of percents like [80, 90, 100], not {value!r}")
+    levels = tuple(integer_of(f"{name}[{i}]", v, low=1) for i, v in enumerate(value))
+    if list(levels) != sorted(set(levels)) or any(v > 100 for v in levels):
+        raise ValueError(f"{name} must be ascending, distinct percents 1..100, not {value!r}")
+    return levels
+
+
+_ALERT_PARSERS: dict[str, Any] = {
+    "quiet_grace_s": lambda n, v: integer_of(n, v, low=0),
+    "battery_below": lambda n, v: percent_of(n, v),
+    "gateway_silent_heartbeats": lambda n, v: integer_of(n, v, low=1),
+    "cap_levels": _cap_levels,
+    "fault": _flag,
+    "sla_at_risk": _flag,
+}
+
+
+def parse_alert_rules(name: str, value: object, base: AlertRules) -> AlertRules:
+    """An ``alerts`` table (a tier's, or a tenant's overrides) over ``base``, key by key; a
+    ValueError names the bad key in full."""
+    settings = table(name, value)
+    _known(name, settings, set(_ALERT_PARSERS))
+    values = {k: _ALERT_PARSERS[k](f"{name}.{k}", v) for k, v in settings.items()}
+    return dataclasses.replace(base, **values)
+
+
 def _currency(name: str, value: object) -> str:
     if not (type(value) is str and re.fullmatch(r"[A-Z]{3}", value)):
         raise ValueError(
@@ -422,6 +486,8 @@ _PARSERS: dict[str, Any] = {
     "credit_bands": lambda n, v, t: _bands(n, v),
     "response_target_min": lambda n, v, t: integer_of(n, v, low=1),
     "resolve_target_min": lambda n, v, t: integer_of(n, v, low=1),
+    "min_outage": lambda n, v, t: integer_of(n, v, low=1),
+    "alerts": lambda n, v, t: parse_alert_rules(n, v, t.alerts),
     "support_hours": lambda n, v, t: _support_hours(n, v),
     "base_fee": lambda n, v, t: integer_of(n, v),
     "device_price": lambda n, v, t: _device_price(n, v, t.device_price),

@@ -17,7 +17,15 @@ import lmdb
 import msgpack
 
 from core.store.slab import ID_VALUE, META_U64, TENANT_KEY, Slab, last_id
-from core.tiers import DEFAULT_TIER, Tier, percent_of, tier_of
+from core.tiers import (
+    DEFAULT_TIER,
+    AlertRules,
+    Tier,
+    parse_alert_rules,
+    percent_of,
+    table,
+    tier_of,
+)
 from core.zones import zone
 
 
@@ -45,6 +53,8 @@ class Tenant:
     tax_rate: str = "0"
     #: the name its users see (the white-label portal); "" for ``name``
     display_name: str = ""
+    #: overrides of its tier's alert rules (``AlertRules`` keys, as TOML would give them)
+    alerts: dict[str, Any] = field(default_factory=dict)
     #: what ``plan`` allows, resolved from the store's tiers when read; not stored
     tier: Tier = field(default_factory=Tier, compare=False, repr=False)
 
@@ -52,6 +62,11 @@ class Tenant:
     def heartbeat_s(self) -> int:
         """The default heartbeat of its devices: its tier's."""
         return self.tier.heartbeat_s
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """Its tier's alert rules with its own overrides."""
+        return parse_alert_rules("alerts", self.alerts, self.tier.alerts)
 
     @property
     def device_cap(self) -> int:
@@ -70,6 +85,7 @@ class Tenant:
                 "currency": self.currency,
                 "tax_rate": self.tax_rate,
                 "display_name": self.display_name,
+                "alerts": self.alerts,
             }
         )
 
@@ -91,11 +107,12 @@ class Tenant:
             currency=record.get("currency", "USD"),
             tax_rate=record.get("tax_rate", "0"),
             display_name=record.get("display_name", ""),
+            alerts=record.get("alerts", {}),
             tier=Tier() if tiers is None else tier_of(tiers, plan),
         )
 
     #: what :meth:`TenantTable.update` may change
-    EDITABLE = ("plan", "tz", "currency", "tax_rate", "display_name")
+    EDITABLE = ("plan", "tz", "currency", "tax_rate", "display_name", "alerts")
 
 
 def check_settings(
@@ -112,6 +129,9 @@ def check_settings(
         zone(out["tz"])
     if "tax_rate" in out:
         out["tax_rate"] = str(percent_of("tax_rate", out["tax_rate"]))
+    if "alerts" in out:  # the overrides as a whole; checked as a tier's alerts table is
+        out["alerts"] = dict(table("alerts", out["alerts"]))
+        parse_alert_rules("alerts", out["alerts"], AlertRules())
     if "display_name" in out:
         out["display_name"] = str(out["display_name"]).strip()
         if len(out["display_name"].encode()) > 64:

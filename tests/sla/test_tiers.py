@@ -12,6 +12,7 @@ import pytest
 
 from core.tiers import (
     DEFAULT_TIER,
+    AlertRules,
     DEFAULT_TIERS,
     Catalog,
     DevicePrice,
@@ -354,6 +355,8 @@ def test_every_key_of_a_tier_is_read_from_the_file() -> None:
         "credit_bands": [["98", "5"]],
         "response_target_min": 30,
         "resolve_target_min": 600,
+        "min_outage": 3,
+        "alerts": {"quiet_grace_s": 0},
         "support_hours": "Sat 10:00-14:00",
         "base_fee": 1,
         "device_price": {"mode": "volume", "tiers": [{"price": 2}]},
@@ -492,3 +495,28 @@ def test_the_shipped_tiers_would_pass_their_own_checks() -> None:
         assert parse_tier(name, {}, shipped) == shipped
         assert shipped.currency == "USD" and shipped.met(shipped.uptime_target)
         assert shipped.credit_percent(shipped.uptime_target) == 0  # the target earns nothing
+
+
+# --- alert rules ------------------------------------------------------------------------------
+
+
+def test_alert_rules_override_key_by_key_and_name_a_bad_key() -> None:
+    rules = tier(alerts={"battery_below": "15.5", "cap_levels": [50, 100]}).alerts
+    assert rules == AlertRules(battery_below=D("15.5"), cap_levels=(50, 100))
+    refused({"alerts": {"quiet_grace": 1}}, "alerts.quiet_grace")
+    for bad in ([90, 80], [80, 80], [0], [101], "80"):
+        refused({"alerts": {"cap_levels": bad}}, "alerts.cap_levels")
+    refused({"alerts": {"battery_below": 20.5}}, "alerts.battery_below")  # a float: inexact
+    refused({"alerts": {"fault": "yes"}}, "alerts.fault")
+    refused({"alerts": {"gateway_silent_heartbeats": 0}}, "alerts.gateway_silent_heartbeats")
+
+
+def test_a_tenant_overrides_its_tiers_alert_rules() -> None:
+    from core.store.tenants import Tenant, check_settings
+
+    tenant = Tenant(1, "acme", tier=tier(alerts={"quiet_grace_s": 600}))
+    assert tenant.alert_rules.quiet_grace_s == 600
+    tenant.alerts = check_settings({"alerts": {"battery_below": "5"}}, DEFAULT_TIERS)["alerts"]
+    assert tenant.alert_rules == AlertRules(quiet_grace_s=600, battery_below=D("5"))
+    with pytest.raises(ValueError, match="alerts.cap_levels"):
+        check_settings({"alerts": {"cap_levels": [100, 90]}}, DEFAULT_TIERS)
