@@ -20,7 +20,7 @@ from core import query, times, zones
 from core.rollup import ENGINE
 from core.sla.history import state_at
 from core.store import Tenant, Token, UnknownTenant
-from core.times import NS_PER_DAY, NS_PER_MS, NS_PER_S, S_PER_HOUR, iso
+from core.times import NS_PER_DAY, NS_PER_MS, S_PER_HOUR, iso
 from server.auth import authenticate, require_reader
 from server.errors import ApiError
 from server.state import STATE, ServerState

@@ -21,8 +21,8 @@ from core.times import LAST_S, NS_PER_S
 from core.zones import (
     day_bounds,
     iso_local,
-    local_date,
     local_buckets,
+    local_date,
     local_days,
     local_minute_to_ns,
     local_to_ns,
