@@ -82,7 +82,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
     endpoint_id = _endpoint_id(request)
     data = {"endpoint": endpoint_id, "requested_by": _who(token)}
     try:
-        (event,) = await state.writer.call(
+        emitted = await state.writer.call(
             lambda: state.store.emit(
                 tenant.id, [(TEST_EVENT, data)], time.time_ns(), endpoint_id=endpoint_id
             )
@@ -90,7 +90,8 @@ async def test_endpoint(request: web.Request) -> web.Response:
     except KeyError:
         raise ApiError(404, "not_found", f"no webhook {endpoint_id}") from None
     state.deliverer.wake()
-    return web.json_response(event.to_json(), status=202)
+    assert isinstance(emitted, list)
+    return web.json_response(emitted[0].to_json(), status=202)
 
 
 async def events(request: web.Request) -> web.Response:
