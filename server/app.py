@@ -13,7 +13,7 @@ import uvloop
 from aiohttp import web
 
 from core.store import Store
-from server import api, sla
+from server import api, hooks, sla
 from server.config import Config
 from server.errors import error_middleware
 from server.ingest import ingest
@@ -21,6 +21,7 @@ from server.metrics import Metrics
 from server.openapi import openapi
 from server.ratelimit import RateLimiter
 from server.state import CONFIG, STATE, ServerState
+from server.webhooks import Deliverer
 from server.writer import Writer
 
 log = logging.getLogger("uptally.server")
@@ -31,8 +32,9 @@ RUNNER_KWARGS: dict[str, Any] = {"auto_decompress": False}
 
 
 async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
-    """Open the store and start the writer; on shutdown, after in-flight requests finished,
-    let the writer commit everything queued, checkpoint, and close the store."""
+    """Open the store and start the writer, then the webhook deliverer; on shutdown, after
+    in-flight requests finished, stop the deliverer, let the writer commit everything queued,
+    checkpoint, and close the store."""
     config = app[CONFIG]
     store = Store(
         config.data,
@@ -57,11 +59,23 @@ async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
     # reads get threads of their own: a long query must not hold up decoding for ingest
     read_pool = ThreadPoolExecutor(config.read_threads, thread_name_prefix="uptally-read")
     writer.start()
-    app[STATE] = ServerState(config, store, writer, metrics, pool, read_pool, RateLimiter())
+    deliverer = Deliverer(
+        store,
+        writer,
+        read_pool,
+        backoff_s=config.webhook_backoff_s,
+        timeout_s=config.webhook_timeout_s,
+        max_attempts=config.webhook_max_attempts,
+    )
+    await deliverer.start()
+    app[STATE] = ServerState(
+        config, store, writer, metrics, pool, read_pool, RateLimiter(), deliverer
+    )
     log.info("store %s open, %d tenants", config.data, len(store.tenants))
     try:
         yield
     finally:
+        await deliverer.stop()  # before the writer, which records its attempts
         pool.shutdown(wait=True)
         read_pool.shutdown(wait=True)
         writer.stop()
@@ -87,6 +101,11 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/v1/tenants/{tenant}/devices/{device}", sla.device_history)
     app.router.add_patch("/v1/tenants/{tenant}/devices/{device}", sla.set_device)
     app.router.add_post("/v1/tenants/{tenant}/devices/{device}/replace", sla.replace_device)
+    app.router.add_get("/v1/tenants/{tenant}/webhooks", hooks.endpoints)
+    app.router.add_post("/v1/tenants/{tenant}/webhooks", hooks.add_endpoint)
+    app.router.add_delete("/v1/tenants/{tenant}/webhooks/{endpoint}", hooks.delete_endpoint)
+    app.router.add_post("/v1/tenants/{tenant}/webhooks/{endpoint}/test", hooks.test_endpoint)
+    app.router.add_get("/v1/tenants/{tenant}/events", hooks.events)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/v1/openapi.json", openapi)

@@ -19,6 +19,11 @@ Every setting is documented in ``docs/operations.md``. Example::
     [upstream]
     uptime_guarantee = "99.95"
 
+    [webhooks]
+    backoff_s = 60.0     # the contract's values; tests shorten them
+    timeout_s = 10.0
+    max_attempts = 8
+
 ``[tiers.NAME]`` (or its older name ``[plans.NAME]``) and ``[upstream]`` are read by
 :func:`core.tiers.parse_catalog`, which names the bad key of a refused file.
 """
@@ -37,6 +42,7 @@ from typing import Any
 from core.ingest import Limits
 from core.tiers import DEFAULT_TIERS, KINDS, Catalog, Tier, parse_catalog, table, tier_of, typed
 from core.times import S_PER_DAY
+from core.webhooks import BACKOFF_S, MAX_ATTEMPTS, TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,12 @@ class Config:
     tiers: Mapping[str, Tier] = field(default_factory=lambda: dict(DEFAULT_TIERS))
     #: the platform vendor's monthly uptime guarantee, percent (``[upstream]``), if stated
     upstream: Decimal | None = None
+    #: ``[webhooks]``: the wait after a delivery's first failed attempt (then doubling), how
+    #: long an endpoint has to answer, attempts at most. The defaults are the service
+    #: contract's (1 min, 10 s, 8); only tests shorten them.
+    webhook_backoff_s: float = float(BACKOFF_S)
+    webhook_timeout_s: float = float(TIMEOUT_S)
+    webhook_max_attempts: int = MAX_ATTEMPTS
 
     def tier(self, name: str) -> Tier:
         return tier_of(self.tiers, name)
@@ -83,11 +95,13 @@ class Config:
         if path:
             with open(path, "rb") as file:
                 doc = tomllib.load(file)
-            unknown = set(doc) - {"server", "ingest", "store", "plans", "tiers", "upstream"}
+            sections = {"server", "ingest", "store", "plans", "tiers", "upstream", "webhooks"}
+            unknown = set(doc) - sections
             if unknown:
                 raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
             for section in ("server", "ingest", "store"):
                 values.update(table(section, doc.get(section, {})))
+            values.update(_webhooks(table("webhooks", doc.get("webhooks", {}))))
             catalog = parse_catalog(doc)
         unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - _NOT_SETTINGS)
         if unknown:
@@ -105,6 +119,17 @@ class Config:
             value = _from_env(name, raw, type(getattr(defaults, f.name)))
             values[f.name] = _in_range(name, f.name, value)
         return cls(tiers=catalog.tiers, upstream=catalog.upstream, **values)
+
+
+#: ``[webhooks]`` keys, and the fields they set (``UPTALLY_WEBHOOK_BACKOFF_S`` and so on)
+_WEBHOOK_KEYS = {"backoff_s", "timeout_s", "max_attempts"}
+
+
+def _webhooks(section: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(section) - _WEBHOOK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(f'webhooks.{k}' for k in unknown)}")
+    return {f"webhook_{key}": value for key, value in section.items()}
 
 
 #: Fields of their own sections (``[tiers]``, ``[upstream]``), neither keys of ``[server]``,
@@ -139,8 +164,14 @@ _BOUNDS: dict[str, tuple[int, float]] = {
     "read_threads": (1, math.inf),
     "retry_after_s": (1, math.inf),
     "max_inflight": (1, math.inf),
+    "webhook_max_attempts": (1, math.inf),
 }
-_ABOVE_ZERO = {"checkpoint_interval_s", "switch_interval_s"}
+_ABOVE_ZERO = {
+    "checkpoint_interval_s",
+    "switch_interval_s",
+    "webhook_backoff_s",
+    "webhook_timeout_s",
+}
 
 
 def _in_range(name: str, key: str, value: Any) -> Any:

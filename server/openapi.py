@@ -62,6 +62,7 @@ _DEVICE = {
     "description": "restrict to these device ids (each counted once)",
 }
 _DEVICE_PATH = {"name": "device", "in": "path", "required": True, "schema": {"type": "string"}}
+_ENDPOINT = {"name": "endpoint", "in": "path", "required": True, "schema": {"type": "integer"}}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 SPEC: dict[str, Any] = {
@@ -268,6 +269,94 @@ SPEC: dict[str, Any] = {
                     },
                 ],
                 "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/webhooks": {
+            "get": {
+                "summary": "Webhook endpoints of the tenant (never their secrets)",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            },
+            "post": {
+                "summary": "Add a webhook endpoint (staff): url, events (patterns such as "
+                '"incident.*" or "*"), description; the answer shows its secret, once. See '
+                "docs/webhooks.md",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "Stored; the secret is in this answer only",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+        },
+        "/v1/tenants/{tenant}/webhooks/{endpoint}": {
+            "delete": {
+                "summary": "Delete a webhook endpoint (staff); its pending deliveries fail",
+                "security": _SECURED,
+                "parameters": [_TENANT, _ENDPOINT],
+                "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/webhooks/{endpoint}/test": {
+            "post": {
+                "summary": "Send a webhook.test event to this endpoint only (staff)",
+                "security": _SECURED,
+                "parameters": [_TENANT, _ENDPOINT],
+                "responses": {
+                    "202": {
+                        "description": "The event, its delivery pending",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/v1/tenants/{tenant}/events": {
+            "get": {
+                "summary": "The alert log: events newest first, with their deliveries and attempts",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "ISO 8601 or Unix seconds; default: the first event",
+                    },
+                    {
+                        "name": "to",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "ISO 8601 or Unix seconds (exclusive); default: none",
+                    },
+                    {
+                        "name": "type",
+                        "in": "query",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                        "description": 'event types or patterns ("incident.*")',
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "default": 100,
+                            "minimum": 1,
+                            "maximum": 1000,
+                        },
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
             }
         },
         "/v1/tenants/{tenant}/devices/{device}": {

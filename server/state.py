@@ -11,6 +11,7 @@ from core.store import Store
 from server.config import Config
 from server.metrics import Metrics
 from server.ratelimit import RateLimiter
+from server.webhooks import Deliverer
 from server.writer import Writer
 
 
@@ -23,6 +24,8 @@ class ServerState:
     pool: ThreadPoolExecutor  # decoding for ingest
     read_pool: ThreadPoolExecutor  # queries of the read API
     limiter: RateLimiter
+    #: sends the webhook outbox; whoever emits events calls ``deliverer.wake()``
+    deliverer: Deliverer
     #: ingest requests past their checks and not yet answered (the event loop's own count)
     inflight: int = 0
 

@@ -49,6 +49,12 @@ LIFECYCLE_KEY = struct.Struct(">IIQI")
 FIRMWARE_AT_KEY = struct.Struct(">IIQ")
 #: (tenant, window id): ``windows``
 WINDOW_KEY = struct.Struct(">II")
+#: (tenant, endpoint id): ``endpoints``
+ENDPOINT_KEY = struct.Struct(">II")
+#: (tenant, event id): ``events``, oldest first
+EVENT_KEY = struct.Struct(">IQ")
+#: delivery id: ``deliveries`` and ``pending_deliveries``
+DELIVERY_KEY = struct.Struct(">Q")
 #: log sequence number: ``log``
 LOG_KEY = struct.Struct(">Q")
 #: an id or index stored as a value (``tenant_names``, ``device_ids``, ``gateway_ids``,

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import lmdb
@@ -48,6 +49,7 @@ from core.store.checkpoints import (
 from core.store.devices import DeviceTable, Persisted
 from core.store.lifecycle import FirmwareNow, LifecycleTable
 from core.store.log import CommitResult, LogTable
+from core.store.outbox import OutboxTable
 from core.store.sites import SiteTable, check_site
 from core.store.slab import DEDUPE_KEY, GATEWAY_KEY, TENANT_KEY, Slab, StoreError, prefix_scan
 from core.store.tenants import (
@@ -61,6 +63,19 @@ from core.store.tokens import Token, TokenTable, check_scope
 from core.store.windows import WindowTable
 from core.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier
 from core.times import NS_PER_MS, NS_PER_S, S_PER_DAY
+from core.webhooks import (
+    SECRET_PREFIX,
+    STATES,
+    Attempt,
+    Delivery,
+    Endpoint,
+    Event,
+    check_description,
+    check_patterns,
+    check_url,
+    event_body,
+    matches,
+)
 
 SCHEMA_VERSION = 1
 
@@ -94,6 +109,10 @@ class Store:
         b"lifecycle",
         b"firmware_history",
         b"windows",
+        b"endpoints",
+        b"events",
+        b"deliveries",
+        b"pending_deliveries",
     )
 
     def __init__(
@@ -129,6 +148,7 @@ class Store:
         self.site_table = SiteTable(self.slab)
         self.lifecycle_table = LifecycleTable(self.slab)
         self.window_table = WindowTable(self.slab)
+        self.outbox_table = OutboxTable(self.slab)
         #: the writer's view of each device's firmware: (name id, since ms), to date changes
         self.firmware_now: dict[int, FirmwareNow] = {}
         #: log records replayed on open and not yet checkpointed (0 in a read-only store)
@@ -804,3 +824,191 @@ class Store:
 
     def stored_days(self, tenant_id: int) -> list[int]:
         return self.checkpoint_table.stored_days(tenant_id)
+
+    # --- webhooks and events -------------------------------------------------------------------
+
+    def add_endpoint(
+        self,
+        tenant_id: int,
+        url: str,
+        events: Sequence[str] = ("*",),
+        description: str = "",
+        created_by: str = "",
+    ) -> tuple[str, Endpoint]:
+        """A new webhook endpoint of the tenant for the events its patterns match (``"*"``,
+        ``"incident.*"``, an exact type); returns its secret (``whsec_...``: shown once, it
+        signs every attempt) and its record. A ValueError for a bad URL or pattern."""
+        if tenant_id not in self.tenants:
+            raise UnknownTenant(tenant_id)
+        if isinstance(events, str):
+            raise ValueError("events must be a list of patterns, not one string")
+        patterns = check_patterns(list(events))
+        url, description = check_url(url), check_description(description)
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        now = time.time_ns()
+
+        def work(txn: lmdb.Transaction) -> Endpoint:
+            endpoint_id = self.outbox_table.next_id(txn, b"endpoint_seq")
+            endpoint = Endpoint(
+                endpoint_id, tenant_id, url, secret, patterns, description, now, created_by
+            )
+            self.outbox_table.put_endpoint(txn, endpoint)
+            return endpoint
+
+        return secret, self.slab.write(work)
+
+    def endpoints(self, tenant_id: int) -> list[Endpoint]:
+        """The tenant's endpoints, by id (their ``to_json`` leaves the secret out)."""
+        with self.slab.txn() as txn:
+            return self.outbox_table.endpoints(txn, tenant_id)
+
+    def endpoint(self, tenant_id: int, endpoint_id: int) -> Endpoint:
+        """One endpoint of the tenant; a KeyError if it has none of that id."""
+        with self.slab.txn() as txn:
+            found = self.outbox_table.endpoint(txn, tenant_id, endpoint_id)
+        if found is None:
+            raise KeyError(endpoint_id)
+        return found
+
+    def delete_endpoint(self, tenant_id: int, endpoint_id: int) -> None:
+        """Delete an endpoint (a KeyError if the tenant has none of that id); its pending
+        deliveries fail with the error "endpoint deleted", in the same transaction."""
+        table = self.outbox_table
+
+        def work(txn: lmdb.Transaction) -> None:
+            if not table.delete_endpoint(txn, tenant_id, endpoint_id):
+                raise KeyError(endpoint_id)
+            for delivery in table.pending(txn):
+                if (delivery.tenant_id, delivery.endpoint_id) == (tenant_id, endpoint_id):
+                    delivery.state, delivery.next_ns = "failed", 0
+                    delivery.error = "endpoint deleted"
+                    table.put_delivery(txn, delivery)
+
+        self.slab.write(work)
+
+    def emit_in(
+        self,
+        txn: lmdb.Transaction,
+        tenant_id: int,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        now_ns: int,
+        *,
+        endpoint_id: int | None = None,
+    ) -> list[Event]:
+        """Store events of the tenant, each ``(type, data)``, in the caller's write
+        transaction ``txn``, so that they commit (or not) with whatever raised them; each gets
+        a pending delivery, due at ``now_ns``, to every endpoint whose filter matches its type
+        (not disabled). ``endpoint_id`` sends them to that endpoint only, whatever its filter
+        (a KeyError if the tenant has none of that id). A ValueError for a bad type or data
+        that is not a JSON object: the caller's transaction should then be let fail.
+
+        Call it in the writer thread (it writes), then wake the server's deliverer."""
+        table = self.outbox_table
+        tenant = self.tenant(tenant_id)
+        if endpoint_id is None:
+            targets = [e for e in table.endpoints(txn, tenant_id) if not e.disabled]
+        else:
+            found = table.endpoint(txn, tenant_id, endpoint_id)
+            if found is None:
+                raise KeyError(endpoint_id)
+            targets = [found]
+        stored = []
+        for event_type, data in events:
+            event_id = table.next_id(txn, b"event_seq")
+            body = event_body(event_id, event_type, now_ns, tenant.name, data)
+            event = Event(event_id, tenant_id, event_type, now_ns, body)
+            for endpoint in targets:
+                if endpoint_id is None and not matches(endpoint.events, event_type):
+                    continue
+                delivery_id = table.next_id(txn, b"delivery_seq")
+                delivery = Delivery(delivery_id, tenant_id, endpoint.id, event_id, next_ns=now_ns)
+                table.put_delivery(txn, delivery)
+                event.delivery_ids.append(delivery_id)
+                event.deliveries.append(delivery)
+            table.put_event(txn, event)
+            stored.append(event)
+        return stored
+
+    def emit(
+        self,
+        tenant_id: int,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        now_ns: int,
+        *,
+        endpoint_id: int | None = None,
+    ) -> list[Event]:
+        """:meth:`emit_in` in a write transaction of its own."""
+        return self.slab.write(
+            lambda txn: self.emit_in(txn, tenant_id, events, now_ns, endpoint_id=endpoint_id)
+        )
+
+    def events(
+        self,
+        tenant_id: int,
+        start_ns: int = 0,
+        end_ns: int = 2**63 - 1,
+        types: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """The alert log: the tenant's events created in ``[start_ns, end_ns)`` whose type
+        one of ``types`` (patterns, as an endpoint's filter) matches, newest first, at most
+        ``limit``, each with its deliveries and their attempts."""
+        patterns = None if types is None else check_patterns(list(types))
+        table = self.outbox_table
+        out: list[Event] = []
+        with self.slab.txn() as txn:
+            for event in table.events_newest_first(txn, tenant_id):
+                if len(out) >= limit:
+                    break
+                if not start_ns <= event.created_ns < end_ns:
+                    continue
+                if patterns is not None and not matches(patterns, event.type):
+                    continue
+                event.deliveries = [
+                    d for d in (table.delivery(txn, i) for i in event.delivery_ids) if d is not None
+                ]
+                out.append(event)
+        return out
+
+    def pending_deliveries(self) -> list[Delivery]:
+        """Every tenant's deliveries still pending, oldest first (the deliverer's work)."""
+        with self.slab.txn() as txn:
+            return self.outbox_table.pending(txn)
+
+    def outgoing(self, delivery_id: int) -> tuple[Delivery, Endpoint | None, bytes] | None:
+        """What an attempt of a delivery sends: the delivery as stored, its endpoint (None if
+        deleted) and the event's body; None if there is no such delivery."""
+        table = self.outbox_table
+        with self.slab.txn() as txn:
+            delivery = table.delivery(txn, delivery_id)
+            if delivery is None:
+                return None
+            endpoint = table.endpoint(txn, delivery.tenant_id, delivery.endpoint_id)
+            event = table.event(txn, delivery.tenant_id, delivery.event_id)
+        return delivery, endpoint, b"" if event is None else event.body
+
+    def record_attempt(
+        self, delivery_id: int, attempt: Attempt, state: str, next_ns: int
+    ) -> Delivery:
+        """Add an attempt to a delivery and set its state (a KeyError if there is none): still
+        pending (due again at ``next_ns``), delivered, or failed (the attempt's error says
+        why). A delivery no longer pending (its endpoint was deleted during the attempt) keeps
+        its state; the attempt is recorded all the same."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        table = self.outbox_table
+
+        def work(txn: lmdb.Transaction) -> Delivery:
+            delivery = table.delivery(txn, delivery_id)
+            if delivery is None:
+                raise KeyError(delivery_id)
+            delivery.attempts.append(attempt)
+            if delivery.state == "pending":
+                delivery.state = state
+                delivery.next_ns = next_ns if state == "pending" else 0
+                if state == "failed":
+                    delivery.error = attempt.error or "failed"
+            table.put_delivery(txn, delivery)
+            return delivery
+
+        return self.slab.write(work)
