@@ -20,6 +20,7 @@ evaluator (:mod:`core.watch`) opens and closes them, written by the writer threa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -64,11 +65,12 @@ class Incident:
     def from_record(cls, record: dict[str, Any]) -> Incident:
         return cls(**record)
 
-    def to_json(self, tenant_name: str) -> dict[str, Any]:
-        """The API's answer: instants as ISO 8601 UTC, null where not (yet) set."""
+    def to_json(self, tenant_name: str, local: Callable[[int], str | None] = iso) -> dict[str, Any]:
+        """The API's and the events' answer: instants as ISO 8601 (UTC, or as ``local``
+        writes them), null where not (yet) set."""
 
         def when(ns: int) -> str | None:
-            return iso(ns) if ns >= 0 else None
+            return local(ns) if ns >= 0 else None
 
         return {
             "id": self.id,

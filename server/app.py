@@ -13,7 +13,7 @@ import uvloop
 from aiohttp import web
 
 from core.store import Store
-from server import api, hooks, sla
+from server import api, hooks, incidents, sla
 from server.config import Config
 from server.errors import error_middleware
 from server.ingest import ingest
@@ -21,6 +21,7 @@ from server.metrics import Metrics
 from server.openapi import openapi
 from server.ratelimit import RateLimiter
 from server.state import CONFIG, STATE, ServerState
+from server.watch import Watcher
 from server.webhooks import Deliverer
 from server.writer import Writer
 
@@ -68,13 +69,22 @@ async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
         max_attempts=config.webhook_max_attempts,
     )
     await deliverer.start()
-    app[STATE] = ServerState(
-        config, store, writer, metrics, pool, read_pool, RateLimiter(), deliverer
+    watcher = Watcher(
+        store,
+        writer,
+        config.evaluate_interval_s,
+        start_grace_s=config.watch_start_grace_s,
+        on_events=deliverer.wake,
     )
+    state = ServerState(config, store, writer, metrics, pool, read_pool, RateLimiter(), deliverer)
+    state.watcher = watcher
+    app[STATE] = state
+    watcher.start()
     log.info("store %s open, %d tenants", config.data, len(store.tenants))
     try:
         yield
     finally:
+        await watcher.stop()
         await deliverer.stop()  # before the writer, which records its attempts
         pool.shutdown(wait=True)
         read_pool.shutdown(wait=True)
@@ -106,6 +116,15 @@ def create_app(config: Config) -> web.Application:
     app.router.add_delete("/v1/tenants/{tenant}/webhooks/{endpoint}", hooks.delete_endpoint)
     app.router.add_post("/v1/tenants/{tenant}/webhooks/{endpoint}/test", hooks.test_endpoint)
     app.router.add_get("/v1/tenants/{tenant}/events", hooks.events)
+    app.router.add_get("/v1/tenants/{tenant}/incidents", incidents.incidents)
+    app.router.add_get("/v1/tenants/{tenant}/incidents/compliance", incidents.compliance)
+    app.router.add_get("/v1/tenants/{tenant}/incidents/{incident}", incidents.incident)
+    app.router.add_post(
+        "/v1/tenants/{tenant}/incidents/{incident}/acknowledge", incidents.acknowledge
+    )
+    app.router.add_post("/v1/tenants/{tenant}/incidents/{incident}/resolve", incidents.resolve)
+    app.router.add_get("/v1/tenants/{tenant}/alert-rules", incidents.alert_rules)
+    app.router.add_put("/v1/tenants/{tenant}/alert-rules", incidents.set_alert_rules)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/v1/openapi.json", openapi)

@@ -64,6 +64,10 @@ class Config:
     max_inflight: int = 256
     access_log: bool = False
     switch_interval_s: float = 0.0001
+    #: ``[watch]``: how often the evaluator passes over every tenant, and how long after a
+    #: start it waits first (so that gateways' buffered batches are in before it judges)
+    evaluate_interval_s: float = 10.0
+    watch_start_grace_s: float = 300.0
     tiers: Mapping[str, Tier] = field(default_factory=lambda: dict(DEFAULT_TIERS))
     #: the platform vendor's monthly uptime guarantee, percent (``[upstream]``), if stated
     upstream: Decimal | None = None
@@ -95,11 +99,20 @@ class Config:
         if path:
             with open(path, "rb") as file:
                 doc = tomllib.load(file)
-            sections = {"server", "ingest", "store", "plans", "tiers", "upstream", "webhooks"}
+            sections = {
+                "server",
+                "ingest",
+                "store",
+                "watch",
+                "plans",
+                "tiers",
+                "upstream",
+                "webhooks",
+            }
             unknown = set(doc) - sections
             if unknown:
                 raise ValueError(f"unknown sections: {', '.join(sorted(unknown))}")
-            for section in ("server", "ingest", "store"):
+            for section in ("server", "ingest", "store", "watch"):
                 values.update(table(section, doc.get(section, {})))
             values.update(_webhooks(table("webhooks", doc.get("webhooks", {}))))
             catalog = parse_catalog(doc)
@@ -165,12 +178,14 @@ _BOUNDS: dict[str, tuple[int, float]] = {
     "retry_after_s": (1, math.inf),
     "max_inflight": (1, math.inf),
     "webhook_max_attempts": (1, math.inf),
+    "watch_start_grace_s": (0, math.inf),
 }
 _ABOVE_ZERO = {
     "checkpoint_interval_s",
     "switch_interval_s",
     "webhook_backoff_s",
     "webhook_timeout_s",
+    "evaluate_interval_s",
 }
 
 

@@ -64,6 +64,14 @@ _DEVICE = {
 _DEVICE_PATH = {"name": "device", "in": "path", "required": True, "schema": {"type": "string"}}
 _ENDPOINT = {"name": "endpoint", "in": "path", "required": True, "schema": {"type": "integer"}}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
+_INCIDENT = {"name": "incident", "in": "path", "required": True, "schema": {"type": "integer"}}
+_NOTE = {
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"note": {"type": "string"}}}
+        }
+    }
+}
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -389,6 +397,96 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
             }
+        },
+        "/v1/tenants/{tenant}/incidents": {
+            "get": {
+                "summary": "Incidents overlapping the period (default the last 30 days), newest "
+                "first, times in the tenant's zone; see docs/incidents.md",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        **_FROM,
+                        "description": "ISO 8601 or Unix seconds; default: 30 days before `to`",
+                    },
+                    _TO,
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "comma-separated: open, acknowledged, resolved, "
+                        "cleared_by_backfill",
+                    },
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "device or gateway",
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/incidents/compliance": {
+            "get": {
+                "summary": "A month's response and resolve compliance against the tier's "
+                "targets, in support minutes",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "month",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "YYYY-MM in the tenant's zone; default: this month",
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/incidents/{incident}": {
+            "get": {
+                "summary": "One incident",
+                "security": _SECURED,
+                "parameters": [_TENANT, _INCIDENT],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/incidents/{incident}/acknowledge": {
+            "post": {
+                "summary": "Acknowledge an incident (staff), with an optional note",
+                "security": _SECURED,
+                "parameters": [_TENANT, _INCIDENT],
+                "requestBody": _NOTE,
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/incidents/{incident}/resolve": {
+            "post": {
+                "summary": "Resolve an incident (staff); the note is required",
+                "security": _SECURED,
+                "parameters": [_TENANT, _INCIDENT],
+                "requestBody": {**_NOTE, "required": True},
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/alert-rules": {
+            "get": {
+                "summary": "The tier's alert rules, the tenant's overrides and those in force",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            },
+            "put": {
+                "summary": "Replace the tenant's overrides of its tier's alert rules (staff)",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
+            },
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": _json({"type": "object"})}},
         "/metrics": {

@@ -11,6 +11,7 @@ from core.store import Store
 from server.config import Config
 from server.metrics import Metrics
 from server.ratelimit import RateLimiter
+from server.watch import Watcher
 from server.webhooks import Deliverer
 from server.writer import Writer
 
@@ -28,6 +29,7 @@ class ServerState:
     deliverer: Deliverer
     #: ingest requests past their checks and not yet answered (the event loop's own count)
     inflight: int = 0
+    watcher: Watcher | None = None
 
 
 STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)

@@ -8,7 +8,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Callable, Sequence
 
 from core import __version__, query, zones
 from core.fleet import demo_batches
@@ -490,6 +491,84 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incident_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        found = store.incidents(tenant.id)
+    shown = [i for i in reversed(found) if args.all or i.is_open][: args.limit]
+    if not shown:
+        print("no open incidents" if not args.all else "no incidents")
+    local = _local(tenant)
+    for i in shown:
+        ended = f" → {local(i.end_ns)}" if i.end_ns >= 0 else ""
+        joined = f" [{', '.join(i.devices)}]" if i.devices else ""
+        part = f" (part of incident {i.gateway_incident})" if i.gateway_incident else ""
+        answered = ""
+        if i.acknowledged_ns >= 0:
+            answered += f", acknowledged {local(i.acknowledged_ns)} by {i.acknowledged_by}"
+        if i.resolved_by:
+            answered += f", resolved by {i.resolved_by}: {i.resolve_note}"
+        print(
+            f"{i.id:>6}  {i.state:<19} {i.kind} {i.subject}{joined}{part}  "
+            f"from {local(i.start_ns)}{ended}, detected {local(i.detected_ns)}{answered}"
+        )
+    return 0
+
+
+def _local(tenant: Tenant) -> Callable[[int], str]:
+    return lambda ns: zones.iso_local(ns, tenant.tz)
+
+
+def _answer_incident(args: argparse.Namespace, action: str) -> int:
+    note = args.note or ""
+    if action == "resolve" and not note.strip():
+        raise UsageError("resolving an incident needs --note")
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            done = store.answer_incident(tenant.id, args.id, action, _by(), note, time.time_ns())
+        except KeyError:
+            raise CommandError(f"no incident {args.id} in {tenant.name}") from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"incident {done.id}: {done.state}")
+    return 0
+
+
+def cmd_incident_ack(args: argparse.Namespace) -> int:
+    return _answer_incident(args, "acknowledge")
+
+
+def cmd_incident_resolve(args: argparse.Namespace) -> int:
+    return _answer_incident(args, "resolve")
+
+
+def cmd_tenant_alerts(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        overrides = dict(tenant.alerts)
+        for item in args.set or ():
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise UsageError(f"--set takes KEY=VALUE (a TOML value), not {item!r}")
+            try:
+                overrides[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise UsageError(f"{raw!r} is no TOML value (strings are quoted)") from None
+        for key in args.clear or ():
+            overrides.pop(key, None)
+        if args.set or args.clear:
+            try:
+                tenant = store.set_tenant(tenant.id, alerts=overrides)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+    rules = tenant.alert_rules.to_json()
+    for key, value in rules.items():
+        mark = "  (tenant)" if key in tenant.alerts else ""
+        print(f"{key:<26} {json.dumps(value)}{mark}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="uptally", description=__doc__)
     parser.add_argument("--version", action="version", version=f"uptally {__version__}")
@@ -591,6 +670,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     sla.add_argument("--site")
     sla.set_defaults(func=cmd_sla)
 
+    incident = sub.add_parser(
+        "incident", help="incidents: list, acknowledge, resolve"
+    ).add_subparsers(dest="action", required=True)
+    ilist = incident.add_parser("list", help="open incidents, newest first (--all: every one)")
+    ilist.add_argument("tenant")
+    ilist.add_argument("--all", action="store_true")
+    ilist.add_argument("--limit", type=_at_least_one, default=50)
+    ilist.set_defaults(func=cmd_incident_list)
+    iack = incident.add_parser("ack", help="acknowledge an incident")
+    iack.add_argument("tenant")
+    iack.add_argument("id", type=int)
+    iack.add_argument("--note")
+    iack.set_defaults(func=cmd_incident_ack)
+    ires = incident.add_parser("resolve", help="resolve an incident, with a note")
+    ires.add_argument("tenant")
+    ires.add_argument("id", type=int)
+    ires.add_argument("--note", required=True)
+    ires.set_defaults(func=cmd_incident_resolve)
+    talerts = tenant.add_parser("alerts", help="a tenant's alert rules; --set/--clear overrides")
+    talerts.add_argument("tenant")
+    talerts.add_argument("--set", action="append", metavar="KEY=VALUE")
+    talerts.add_argument("--clear", action="append", metavar="KEY")
+    talerts.set_defaults(func=cmd_tenant_alerts)
+
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
         dest="action", required=True
     )
@@ -614,6 +717,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         *device.choices.values(),
         *window.choices.values(),
         sla,
+        *incident.choices.values(),
+        talerts,
         *token.choices.values(),
     ):  # the store serve would open
         p.add_argument(

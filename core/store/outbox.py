@@ -25,9 +25,9 @@ from core.store.slab import (
     DELIVERY_KEY,
     ENDPOINT_KEY,
     EVENT_KEY,
-    META_U64,
     TENANT_KEY,
     Slab,
+    next_in_sequence,
     prefix_scan,
 )
 from core.webhooks import Delivery, Endpoint, Event
@@ -41,11 +41,7 @@ class OutboxTable:
 
     def next_id(self, txn: lmdb.Transaction, sequence: bytes) -> int:
         """The next id of ``sequence`` (``endpoint_seq``, ``event_seq``, ``delivery_seq``)."""
-        meta = self.slab.db[b"meta"]
-        raw = txn.get(sequence, db=meta)
-        next_id = (META_U64.unpack(raw)[0] if raw else 0) + 1
-        txn.put(sequence, META_U64.pack(next_id), db=meta)
-        return next_id
+        return next_in_sequence(self.slab, txn, sequence)
 
     # --- endpoints -------------------------------------------------------------------------
 

@@ -55,6 +55,8 @@ ENDPOINT_KEY = struct.Struct(">II")
 EVENT_KEY = struct.Struct(">IQ")
 #: delivery id: ``deliveries`` and ``pending_deliveries``
 DELIVERY_KEY = struct.Struct(">Q")
+#: (tenant, incident id): ``incidents``
+INCIDENT_KEY = struct.Struct(">II")
 #: log sequence number: ``log``
 LOG_KEY = struct.Struct(">Q")
 #: an id or index stored as a value (``tenant_names``, ``device_ids``, ``gateway_ids``,
@@ -230,6 +232,16 @@ class Slab:
 
     def close(self) -> None:
         self.env.close()
+
+
+def next_in_sequence(slab: Slab, txn: lmdb.Transaction, sequence: bytes) -> int:
+    """The next id of ``sequence``, a counter in ``meta`` (``window_seq``, ``incident_seq``,
+    ...): ids start at 1 and are never reused, so a deleted record's id never names another."""
+    meta = slab.db[b"meta"]
+    raw = txn.get(sequence, db=meta)
+    next_id = (META_U64.unpack(raw)[0] if raw else 0) + 1
+    txn.put(sequence, META_U64.pack(next_id), db=meta)
+    return next_id
 
 
 def prefix_scan(

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from core import ingest
 from core.batch import Batch, admit_new_devices
 from core.dayblock import BitmapBlock, DayDelta
+from core.incidents import Incident
 from core.rollup import Rollup, RollupPy
 from core.sla.history import LifecycleEntry, SiteHistory, check_transition
 from core.sla.windows import Window
@@ -47,6 +48,7 @@ from core.store.checkpoints import (
     merge_devstate,
 )
 from core.store.devices import DeviceTable, Persisted
+from core.store.incidents import IncidentTable
 from core.store.lifecycle import FirmwareNow, LifecycleTable
 from core.store.log import CommitResult, LogTable
 from core.store.outbox import OutboxTable
@@ -113,6 +115,8 @@ class Store:
         b"events",
         b"deliveries",
         b"pending_deliveries",
+        b"incidents",
+        b"watch",
     )
 
     def __init__(
@@ -149,6 +153,12 @@ class Store:
         self.lifecycle_table = LifecycleTable(self.slab)
         self.window_table = WindowTable(self.slab)
         self.outbox_table = OutboxTable(self.slab)
+        self.incident_table = IncidentTable(self.slab)
+        #: per tenant, each gateway's last accepted batch (ns), and the first batch after a
+        #: silence of a heartbeat or more: the writer's, since this store opened
+        self.gateway_seen: dict[int, dict[str, int]] = {}
+        self.gateway_resumed: dict[int, dict[str, int]] = {}
+        self.opened_ns = time.time_ns()
         #: the writer's view of each device's firmware: (name id, since ms), to date changes
         self.firmware_now: dict[int, FirmwareNow] = {}
         #: log records replayed on open and not yet checkpointed (0 in a read-only store)
@@ -544,6 +554,148 @@ class Store:
         if not self.slab.write(lambda txn: self.window_table.delete(txn, tenant_id, window_id)):
             raise KeyError(window_id)
 
+    # --- incidents and the watching -----------------------------------------------------------
+
+    def first_gateway_ids(self, tenant_id: int) -> npt.NDArray[np.uint32]:
+        """Each device's first gateway (an id of :meth:`gateway_names`; 0: none yet)."""
+        n = len(self.device_ids(tenant_id))
+        with self.slab.txn() as txn:
+            return self.site_table.first_gateways(txn, tenant_id, n)
+
+    def incidents(self, tenant_id: int) -> list[Incident]:
+        """The tenant's incidents, oldest first."""
+        with self.slab.txn() as txn:
+            return self.incident_table.all(txn, tenant_id)
+
+    def incident(self, tenant_id: int, incident_id: int) -> Incident:
+        with self.slab.txn() as txn:
+            found = self.incident_table.get(txn, tenant_id, incident_id)
+        if found is None:
+            raise KeyError(incident_id)
+        return found
+
+    def watch_memory(self, tenant_id: int) -> dict[str, Any] | None:
+        with self.slab.txn() as txn:
+            return self.incident_table.memory(txn, tenant_id)
+
+    def apply_watch(
+        self, plans: list[tuple[int, list[tuple[Any, ...]], dict[str, Any], list[Any]]], now_ns: int
+    ) -> list[Incident]:
+        """Apply evaluation passes (:class:`core.watch.Plan`: per tenant its incident
+        operations, the memory it keeps and its events) in one transaction, with the events
+        of the incidents' own changes and every event's outbox rows. Returns the incidents
+        it changed."""
+
+        def work(txn: lmdb.Transaction) -> list[Incident]:
+            changed: list[Incident] = []
+            for tenant_id, ops, memory, events in plans:
+                changed += self._apply_ops(txn, tenant_id, ops, events, now_ns)
+                self.incident_table.put_memory(txn, tenant_id, memory)
+            return changed
+
+        return self.slab.write(work)
+
+    def _apply_ops(
+        self,
+        txn: lmdb.Transaction,
+        tenant_id: int,
+        ops: list[tuple[Any, ...]],
+        events: list[tuple[str, dict[str, Any]]],
+        now_ns: int,
+    ) -> list[Incident]:
+        table = self.incident_table
+        name = self.tenants[tenant_id].name
+        real: dict[int, int] = {}
+        changed: dict[int, Incident] = {}
+        out: list[tuple[str, dict[str, Any]]] = []
+
+        def load(ref: int) -> Incident | None:
+            ref = real.get(ref, ref)
+            return changed.get(ref) or table.get(txn, tenant_id, ref)
+
+        for op in ops:
+            if op[0] == "open":
+                incident = dataclasses.replace(op[1], id=table.next_id(txn), devices=[])
+                real[op[1].id] = incident.id
+                incident.gateway_incident = real.get(
+                    incident.gateway_incident, incident.gateway_incident
+                )
+                changed[incident.id] = incident
+                if incident.gateway_incident:
+                    gateway = load(incident.gateway_incident)
+                    if gateway is not None:
+                        gateway.devices.append(incident.subject)
+                        changed[gateway.id] = gateway
+                else:
+                    out.append(("incident.opened", incident.to_json(name)))
+            elif op[0] == "close":
+                _, ref, end_ns, state = op
+                incident = load(ref)
+                if incident is None or incident.end_ns >= 0:
+                    continue
+                incident.end_ns = end_ns
+                changed[incident.id] = incident
+                if not incident.is_open:
+                    continue  # staff resolved it: only its end is news, to the record
+                incident.state = state
+                if state == "resolved":
+                    incident.resolved_ns = max(end_ns, incident.detected_ns)
+                if not incident.gateway_incident:
+                    out.append((f"incident.{state}", incident.to_json(name)))
+            elif op[0] == "attach":
+                incident, gateway = load(op[1]), load(op[2])
+                if incident is None or gateway is None or incident.gateway_incident:
+                    continue
+                incident.gateway_incident = gateway.id
+                gateway.devices.append(incident.subject)
+                changed[incident.id] = incident
+                changed[gateway.id] = gateway
+        for incident in changed.values():
+            table.put(txn, incident)
+        if out or events:
+            self.emit_in(txn, tenant_id, [*out, *events], now_ns)
+        return list(changed.values())
+
+    def answer_incident(
+        self, tenant_id: int, incident_id: int, action: str, by: str, note: str, now_ns: int
+    ) -> Incident:
+        """Staff ``acknowledge`` or ``resolve`` (a note required) an incident; its event goes
+        out with it. A ValueError says why it cannot be done; KeyError: no such incident."""
+        note = note.strip()
+        if action not in ("acknowledge", "resolve"):
+            raise ValueError("action must be acknowledge or resolve")
+        if action == "resolve" and not note:
+            raise ValueError("resolving an incident needs a note")
+        name = self.tenants[tenant_id].name
+
+        def work(txn: lmdb.Transaction) -> Incident:
+            incident = self.incident_table.get(txn, tenant_id, incident_id)
+            if incident is None:
+                raise KeyError(incident_id)
+            if action == "acknowledge":
+                if incident.acknowledged_ns >= 0:
+                    raise ValueError(f"incident {incident_id} is already acknowledged")
+                if incident.state == "cleared_by_backfill":
+                    raise ValueError(f"incident {incident_id} was cleared by backfill")
+                incident.acknowledged_ns, incident.acknowledged_by = now_ns, by
+                incident.acknowledge_note = note
+                if incident.state == "open":
+                    incident.state = "acknowledged"
+            else:
+                if not incident.is_open:
+                    raise ValueError(f"incident {incident_id} is already {incident.state}")
+                incident.state = "resolved"
+                incident.resolved_ns, incident.resolved_by = now_ns, by
+                incident.resolve_note = note
+                if incident.acknowledged_ns < 0:  # a person answered it: that is a response
+                    incident.acknowledged_ns, incident.acknowledged_by = now_ns, by
+            self.incident_table.put(txn, incident)
+            past = "acknowledged" if action == "acknowledge" else "resolved"
+            self.emit_in(txn, tenant_id, [(f"incident.{past}", incident.to_json(name))], now_ns)
+            return incident
+
+        return self.slab.write(work)
+
     # --- ingest ----------------------------------------------------------------------------
 
     def commit(
@@ -644,8 +796,15 @@ class Store:
         for tenant_id, changes in firmware.items():
             self.firmware_now[tenant_id].apply(changes)
         for (tenant_id, _), batch in zip(group, admitted, strict=True):
-            if batch is not None and batch.accepted:
+            if batch is None:
+                continue
+            if batch.accepted:
                 self.rollups[tenant_id].apply(batch)
+            seen = self.gateway_seen.setdefault(tenant_id, {})
+            last = seen.get(batch.gateway)
+            if last is not None and now_ns - last >= self.tenants[tenant_id].heartbeat_s * NS_PER_S:
+                self.gateway_resumed.setdefault(tenant_id, {})[batch.gateway] = now_ns
+            seen[batch.gateway] = now_ns
         return results
 
     def _firmware_changes(

@@ -12,7 +12,7 @@ from typing import Any
 import lmdb
 import msgpack
 
-from core.store.slab import META_U64, TENANT_KEY, WINDOW_KEY, Slab, prefix_scan
+from core.store.slab import TENANT_KEY, WINDOW_KEY, Slab, next_in_sequence, prefix_scan
 
 
 class WindowTable:
@@ -20,11 +20,7 @@ class WindowTable:
         self.slab = slab
 
     def next_id(self, txn: lmdb.Transaction) -> int:
-        meta = self.slab.db[b"meta"]
-        raw = txn.get(b"window_seq", db=meta)
-        window_id = (META_U64.unpack(raw)[0] if raw else 0) + 1
-        txn.put(b"window_seq", META_U64.pack(window_id), db=meta)
-        return window_id
+        return next_in_sequence(self.slab, txn, b"window_seq")
 
     def put(self, txn: lmdb.Transaction, tenant_id: int, window_id: int, record: Any) -> None:
         txn.put(

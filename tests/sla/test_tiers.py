@@ -12,8 +12,8 @@ import pytest
 
 from core.tiers import (
     DEFAULT_TIER,
-    AlertRules,
     DEFAULT_TIERS,
+    AlertRules,
     Catalog,
     DevicePrice,
     SupportHours,
