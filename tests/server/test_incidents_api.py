@@ -154,3 +154,33 @@ def test_an_incident_opens_survives_a_kill_and_is_answered_by_staff(live) -> Non
     assert len(live.incidents(query="?state=resolved")) == 1
     assert live.incidents(query="?state=open") == []
     assert call(f"{live.server.url}/v1/tenants/acme/incidents?state=gone", live.staff)[0] == 400
+
+
+def test_alert_rules_are_the_tiers_with_the_tenants_overrides(tmp_path) -> None:
+    from server.testing import provision, server_config, thread_server
+
+    setup = provision(tmp_path / "db", {"acme": "standard"})
+    with thread_server(server_config(tmp_path / "db")) as server:
+        url = f"{server.url}/v1/tenants/acme/alert-rules"
+        status, rules = call(url, setup.read["acme"])
+        assert status == 200 and rules["overrides"] == {}
+        assert rules["rules"] == rules["tier_rules"]
+        assert call(url, setup.read["acme"], "PUT", {"battery_below": "15"})[0] == 403
+        status, changed = call(url, setup.staff, "PUT", {"battery_below": "15", "fault": False})
+        assert status == 200, changed
+        assert changed["rules"]["battery_below"] == "15" and changed["rules"]["fault"] is False
+        assert changed["rules"]["quiet_grace_s"] == rules["tier_rules"]["quiet_grace_s"]
+        # a bad value is refused, naming it, and changes nothing
+        for bad in ({"battery_below": 15.5}, {"cap_levels": [90, 80]}, {"loud": True}):
+            status, refused = call(url, setup.staff, "PUT", bad)
+            assert status == 400, refused
+        assert call(url, setup.staff)[1]["overrides"] == {"battery_below": "15", "fault": False}
+        # this month's compliance: nothing yet
+        status, figures = call(
+            f"{server.url}/v1/tenants/acme/incidents/compliance", setup.read["acme"]
+        )
+        assert status == 200 and figures["response"]["share"] is None
+        assert figures["response"]["target_min"] == 60  # the standard tier's
+        bad_month = f"{server.url}/v1/tenants/acme/incidents/compliance?month=2026-13"
+        assert call(bad_month, setup.read["acme"])[0] == 400
+        assert call(f"{server.url}/v1/tenants/acme/incidents/999", setup.staff)[0] == 404
