@@ -38,6 +38,7 @@ Pure functions over plain values; no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -229,3 +230,12 @@ def month_compliance(
             target_status(detected, incident.resolved_ns, resolve_target_min, hours, z, now_ns)
         )
     return Compliance(year, month, now_ns, response, resolve, excluded)
+
+
+def shown_share(share: Fraction | None) -> str | None:
+    """A share as a percent with one decimal, rounded down (never better than the truth);
+    None for no share."""
+    if share is None:
+        return None
+    tenths = math.floor(share * 1000)
+    return f"{tenths // 10}.{tenths % 10}"

@@ -189,7 +189,7 @@ async def compliance(request: web.Request) -> web.Response:
             "met": t.met,
             "missed": t.missed,
             "pending": t.pending,
-            "share": None if share is None else _percent(share),
+            "share": support.shown_share(share),
         }
 
     return web.json_response(
@@ -203,9 +203,3 @@ async def compliance(request: web.Request) -> web.Response:
             "excluded": figures.excluded,
         }
     )
-
-
-def _percent(share: Any) -> str:
-    """An exact share as a percent with one decimal, rounded down (never better than true)."""
-    tenths = (share * 1000).numerator // (share * 1000).denominator
-    return f"{tenths // 10}.{tenths % 10}"

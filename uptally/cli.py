@@ -11,7 +11,7 @@ import time
 import tomllib
 from collections.abc import Callable, Sequence
 
-from core import __version__, query, zones
+from core import __version__, query, support, zones
 from core.fleet import demo_batches
 from core.rollup import ENGINE
 from core.sla import attainment
@@ -543,6 +543,49 @@ def cmd_incident_resolve(args: argparse.Namespace) -> int:
     return _answer_incident(args, "resolve")
 
 
+def cmd_incident_compliance(args: argparse.Namespace) -> int:
+    """A month's response and resolve compliance against the tier's targets."""
+    now = time.time_ns()
+    if args.month is not None:
+        try:
+            year, month = zones.parse_month(args.month)
+        except ValueError as exc:
+            raise UsageError(f"--month: {exc}") from None
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        if args.month is None:
+            year, month = zones.month_of(now, tenant.tz)
+        found = store.incidents(tenant.id)
+    tier = tenant.tier
+    figures = support.month_compliance(
+        found,
+        year,
+        month,
+        tenant.tz,
+        tier.support_hours,
+        tier.response_target_min,
+        tier.resolve_target_min,
+        now,
+    )
+    print(
+        f"{tenant.name} {year:04d}-{month:02d} ({tenant.tz}), support hours "
+        f"{tier.support_hours.text}"
+    )
+    for name, tally, target in (
+        ("response", figures.response, tier.response_target_min),
+        ("resolve", figures.resolve, tier.resolve_target_min),
+    ):
+        shown = support.shown_share(tally.share)
+        share = "n/a" if shown is None else f"{shown} %"
+        print(
+            f"  {name:<8} within {target} min: {share} "
+            f"({tally.met} met, {tally.missed} missed, {tally.pending} pending)"
+        )
+    if figures.excluded:
+        print(f"  {figures.excluded} incident(s) not counted (cleared by backfill, or a gateway's)")
+    return 0
+
+
 def cmd_tenant_alerts(args: argparse.Namespace) -> int:
     with _store(args) as store:
         tenant = _tenant_of(store, args.tenant)
@@ -688,6 +731,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ires.add_argument("id", type=int)
     ires.add_argument("--note", required=True)
     ires.set_defaults(func=cmd_incident_resolve)
+    icomp = incident.add_parser("compliance", help="a month's response and resolve compliance")
+    icomp.add_argument("tenant")
+    icomp.add_argument("--month", help="YYYY-MM in the tenant's zone (default: this month)")
+    icomp.set_defaults(func=cmd_incident_compliance)
     talerts = tenant.add_parser("alerts", help="a tenant's alert rules; --set/--clear overrides")
     talerts.add_argument("tenant")
     talerts.add_argument("--set", action="append", metavar="KEY=VALUE")
