@@ -612,6 +612,112 @@ def cmd_tenant_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    events = [p.strip() for p in args.events.split(",")] if args.events else ["*"]
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            secret, endpoint = store.add_endpoint(
+                tenant.id, args.url, events, args.description or "", _by()
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    print(secret)
+    print(
+        f"webhook {endpoint.id} of {tenant.name}: {endpoint.url} for {', '.join(endpoint.events)}"
+        "; the secret above is shown only once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        found = store.endpoints(tenant.id)
+    if not found:
+        print(f"no webhooks for {tenant.name}")
+    for endpoint in found:
+        shown = endpoint.to_json()
+        description = f"  {endpoint.description}" if endpoint.description else ""
+        disabled = "  (disabled)" if endpoint.disabled else ""
+        print(
+            f"{endpoint.id:>5}  {endpoint.url}  events {','.join(endpoint.events)}{description}"
+            f"  created {shown['created_at']} by {endpoint.created_by or '?'}{disabled}"
+        )
+    return 0
+
+
+def cmd_webhook_delete(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            store.delete_endpoint(tenant.id, args.id)
+        except KeyError:
+            raise CommandError(f"no webhook {args.id} for {tenant.name}") from None
+    print(f"webhook {args.id} deleted; its pending deliveries failed")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """The alert log: events newest first, each delivery with its attempts."""
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        found = store.events(tenant.id, limit=args.limit)
+        urls = {e.id: e.url for e in store.endpoints(tenant.id)}
+    if not found:
+        print(f"no events for {tenant.name}")
+    for event in found:
+        shown = event.to_json()
+        print(f"{event.name}  {shown['created_at']}  {event.type}")
+        if not event.deliveries:
+            print("  (no endpoint took it)")
+        for delivery in event.deliveries:
+            where = urls.get(delivery.endpoint_id, "deleted")
+            state = delivery.state
+            if state == "pending":
+                state += f", next attempt {delivery.to_json()['next_attempt_at']}"
+            elif state == "failed":
+                state += f": {delivery.error}"
+            print(f"  {delivery.name} to webhook {delivery.endpoint_id} ({where}): {state}")
+            for attempt in delivery.attempts:
+                answer = "no answer" if attempt.status is None else f"HTTP {attempt.status}"
+                error = f"  {attempt.error}" if attempt.error and attempt.status is None else ""
+                print(f"    {attempt.to_json()['at']}  {answer}{error}  {attempt.took_ms} ms")
+    return 0
+
+
+def _register_webhooks(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``uptally webhook add|list|delete`` and ``uptally events``."""
+    webhook = sub.add_parser("webhook", help="webhook endpoints of tenants").add_subparsers(
+        dest="action", required=True
+    )
+    hadd = webhook.add_parser("add", help="add an endpoint and print its secret once")
+    hadd.add_argument("tenant")
+    hadd.add_argument("url", help="http:// or https:// URL the events are POSTed to")
+    hadd.add_argument(
+        "--events", help='comma-separated patterns, "incident.*,alert.*" (default: "*", all)'
+    )
+    hadd.add_argument("--description")
+    hadd.set_defaults(func=cmd_webhook_add)
+    hlist = webhook.add_parser("list", help="a tenant's endpoints (never their secrets)")
+    hlist.add_argument("tenant")
+    hlist.set_defaults(func=cmd_webhook_list)
+    hdel = webhook.add_parser("delete", help="delete an endpoint; its pending deliveries fail")
+    hdel.add_argument("tenant")
+    hdel.add_argument("id", type=int)
+    hdel.set_defaults(func=cmd_webhook_delete)
+    events = sub.add_parser("events", help="a tenant's alert log: events, deliveries, attempts")
+    events.add_argument("tenant")
+    events.add_argument("--limit", type=_at_least_one, default=20, help="default: 20")
+    events.set_defaults(func=cmd_events)
+    for p in (hadd, hlist, hdel, events):  # the store serve would open
+        p.add_argument(
+            "--data", help="store directory (default: UPTALLY_DATA, the config's data, else data)"
+        )
+        p.add_argument("--config", help="TOML file of uptally serve (its data and plans)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="uptally", description=__doc__)
     parser.add_argument("--version", action="version", version=f"uptally {__version__}")
@@ -755,6 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
         func=cmd_token_list
     )
+    _register_webhooks(sub)
     for p in (
         info,
         dashboard,

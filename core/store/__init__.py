@@ -6,8 +6,9 @@
   :mod:`~core.store.tenants` (``tenants``, ``tenant_names``), :mod:`~core.store.tokens`
   (``tokens``, ``token_hashes``), :mod:`~core.store.devices` (``devices``, ``device_ids``,
   ``firmware``, ``gateways``, ``gateway_ids``), :mod:`~core.store.log` (``log``, ``dedupe``,
-  ``dedupe_age``) and :mod:`~core.store.checkpoints` (``days``, ``daystats``, ``devstate``,
-  the checkpoint's cut in ``meta``).
+  ``dedupe_age``), :mod:`~core.store.checkpoints` (``days``, ``daystats``, ``devstate``,
+  the checkpoint's cut in ``meta``) and :mod:`~core.store.outbox` (``endpoints``, ``events``,
+  ``deliveries``, ``pending_deliveries``: the webhook outbox).
 * :class:`Store` (:mod:`core.store.store`) composes them: the writes that span tables
   (commit, checkpoint, registration) are its, and it is what the server, the dashboard and
   the CLI use.

@@ -133,3 +133,21 @@ def test_tiers_and_upstream_sections_load(tmp_path) -> None:
 def test_without_upstream_nothing_is_flagged(tmp_path) -> None:
     assert Config().upstream is None and Config().catalog.flagged() == []
     assert Config.load(str(documented_example(tmp_path)), env={}).catalog == Catalog()
+
+
+def test_webhook_settings_default_to_the_contract_and_are_checked(tmp_path) -> None:
+    assert (Config().webhook_backoff_s, Config().webhook_timeout_s) == (60.0, 10.0)
+    assert Config().webhook_max_attempts == 8
+    path = tmp_path / "hooks.toml"
+    path.write_text("[webhooks]\nbackoff_s = 1\nmax_attempts = 3\n")
+    c = Config.load(str(path), env={"UPTALLY_WEBHOOK_TIMEOUT_S": "0.5"})
+    assert (c.webhook_backoff_s, c.webhook_timeout_s, c.webhook_max_attempts) == (1.0, 0.5, 3)
+    for text, name in [
+        ("[webhooks]\nbackof_s = 1\n", "webhooks.backof_s"),
+        ("[webhooks]\nbackoff_s = 0\n", "backoff_s"),
+        ("[webhooks]\nmax_attempts = 0\n", "max_attempts"),
+        ('[webhooks]\ntimeout_s = "10"\n', "timeout_s"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=name):
+            Config.load(str(path), env={})

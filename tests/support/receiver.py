@@ -70,6 +70,10 @@ class Receiver:
 
     async def wait_for(self, count: int, timeout: float = 20.0) -> list[Hit]:
         """The first ``count`` hits, once they have arrived (TimeoutError after ``timeout``)."""
-        async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.hits) >= count), timeout)
+        await self.wait_until(lambda hits: len(hits) >= count, timeout)
         return self.hits[:count]
+
+    async def wait_until(self, done: Callable[[list[Hit]], bool], timeout: float = 20.0) -> None:
+        """Return once ``done(hits)`` holds, checked at each arrival."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: done(self.hits)), timeout)
