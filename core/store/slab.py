@@ -188,8 +188,18 @@ class Slab:
         self.view = self.resize_lock.view
         self.db: dict[bytes, Any] = {}
         if readonly:
+            missing = []
             for name in names:
-                self.db[name] = self.env.open_db(name, create=False)
+                try:
+                    self.db[name] = self.env.open_db(name, create=False)
+                except lmdb.NotFoundError:
+                    missing.append(name.decode())
+            if missing:
+                self.env.close()
+                raise StoreError(
+                    f"the store in {self.path} lacks the tables {', '.join(missing)} of this"
+                    " version: run uptally serve (or any writing uptally command) on it once"
+                )
             return
         with self.txn(write=True) as txn:
             for name in names:

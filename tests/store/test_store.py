@@ -694,3 +694,14 @@ def test_device_index_reads_the_stored_ids(engine, tmp_path) -> None:
         assert (reader.device_index(t.id, "a"), reader.device_index(t.id, "b")) == (0, 1)
         assert reader.firmware_names(t.id) == ["", "1.0", "2.0"]
         assert reader.rollups == {}
+
+
+def test_a_reader_of_a_store_that_lacks_this_versions_tables_says_what_to_do(tmp_path) -> None:
+    from core.store.slab import Slab, StoreError
+
+    old = Slab(tmp_path / "old", (b"meta", b"tenants"), schema=1, map_size=1 << 20, readonly=False)
+    old.env.close()
+    with pytest.raises(StoreError, match="lacks the tables .*incidents.* run uptally serve"):
+        Store(tmp_path / "old", readonly=True)
+    Store(tmp_path / "old").close()  # a writer adds them
+    Store(tmp_path / "old", readonly=True).close()
