@@ -78,6 +78,7 @@ async def _store_and_writer(app: web.Application) -> AsyncIterator[None]:
     )
     state = ServerState(config, store, writer, metrics, pool, read_pool, RateLimiter(), deliverer)
     state.watcher = watcher
+    metrics.watch(watcher, deliverer)
     app[STATE] = state
     watcher.start()
     log.info("store %s open, %d tenants", config.data, len(store.tenants))

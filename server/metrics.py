@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from core.store import Store
 
@@ -52,6 +56,10 @@ class Metrics:
         map_used = Gauge("uptally_store_map_used_ratio", "Share of the LMDB map in use", registry=r)
         map_used.set_function(store.map_used)
 
+    def watch(self, watcher: Any, deliverer: Any) -> None:
+        """Also report the evaluator's passes and the webhook deliverer's attempts."""
+        self.registry.register(_WatchCollector(watcher, deliverer))
+
     def observe_group(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)
         self.commit_seconds.observe(seconds)
@@ -65,3 +73,26 @@ def _file_size(path: str) -> float:
         return float(os.path.getsize(path))
     except OSError:
         return 0.0
+
+
+class _WatchCollector(Collector):
+    """The evaluator's and the deliverer's own counts, read when scraped."""
+
+    def __init__(self, watcher: Any, deliverer: Any) -> None:
+        self.watcher, self.deliverer = watcher, deliverer
+
+    def collect(self) -> Iterator[Any]:
+        yield CounterMetricFamily(
+            "uptally_watch_passes", "Evaluation passes over every tenant", self.watcher.passes
+        )
+        yield GaugeMetricFamily(
+            "uptally_watch_last_pass_seconds",
+            "Duration of the last evaluation pass",
+            self.watcher.last_pass_s,
+        )
+        for name, value, text in (
+            ("attempts", self.deliverer.attempts, "Webhook delivery attempts made"),
+            ("delivered", self.deliverer.delivered, "Webhook deliveries answered 2xx"),
+            ("failed", self.deliverer.failed, "Webhook deliveries given up after every attempt"),
+        ):
+            yield CounterMetricFamily(f"uptally_webhook_{name}", text, value)

@@ -325,6 +325,8 @@ def test_health_metrics_openapi(live, caplog) -> None:
     assert 'uptally_frames_rejected_total{reason="device_empty"} 1.0' in text
     assert "uptally_frames_accepted_total 1.0" in text
     assert "uptally_commit_seconds_bucket" in text and "uptally_store_map_used_ratio" in text
+    assert "uptally_watch_passes_total 0.0" in text  # not yet: the start grace
+    assert "uptally_webhook_attempts_total 0.0" in text
     assert "POST /v1/ingest" in caplog.text  # the access log was captured
     for secret in [*live.setup.ingest.values(), *live.setup.read.values(), live.setup.staff]:
         assert secret not in text and secret not in caplog.text
