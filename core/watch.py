@@ -22,6 +22,7 @@ state for 30 minutes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -295,9 +296,10 @@ def evaluate(
         if g is not None:
             incident.gateway_incident = g.id
         plan.ops.append(("open", incident))
-        if not run.ongoing:
+        if not run.ongoing:  # it ended before a pass saw it (a restart, a late first pass)
             plan.ops.append(("close", incident.id, run.end_ns, "resolved"))
-            incident.end_ns = run.end_ns
+            # the op's incident stays as opened; the writer applies the close to it
+            incident = dataclasses.replace(incident, end_ns=run.end_ns)
         mine.append(incident)
     # device incidents raised before their gateway's incident was known join it
     for incident in open_devices:

@@ -116,3 +116,16 @@ def test_maintenance_opens_no_incident(fed) -> None:
     plan = fed.run(31 * 60)
     assert plan.ops == []
     assert [e for e in plan.events if e[1].get("device") == "d"] == []  # no quiet alert either
+
+
+def test_a_run_that_ended_before_any_pass_saw_it_opens_and_closes_at_once(fed) -> None:
+    # d misses minutes 10..19 (down slots 11..19, up again at 20) and no pass runs until
+    # 30:00, the first one: it looks back and finds the whole run
+    fed.minutes({"gw": ["d", "e"]}, 0, 29, alive=lambda d, m: d == "e" or not 10 <= m <= 19)
+    fed.run(30 * 60)
+    [incident] = fed.current()
+    assert (incident.start_ns, incident.end_ns) == (ns(11 * 60), ns(20 * 60))
+    assert incident.state == "resolved"
+    assert incident.resolved_ns == incident.detected_ns == ns(30 * 60)  # not before it was seen
+    kinds = [e.type for e in fed.store.events(fed.tenant.id, types=["incident.*"])]
+    assert sorted(kinds) == ["incident.opened", "incident.resolved"]
