@@ -285,6 +285,8 @@ def evaluate(
         exclusions=excl,
     )
     for run in runs:
+        if not run.ongoing and not memory.evaluated_ns:
+            continue  # the watching begins: what ended before it is history, not news
         device_id = ids[run.device]
         mine = by_subject.setdefault(device_id, [])
         if any(

@@ -118,10 +118,12 @@ def test_maintenance_opens_no_incident(fed) -> None:
     assert [e for e in plan.events if e[1].get("device") == "d"] == []  # no quiet alert either
 
 
-def test_a_run_that_ended_before_any_pass_saw_it_opens_and_closes_at_once(fed) -> None:
-    # d misses minutes 10..19 (down slots 11..19, up again at 20) and no pass runs until
-    # 30:00, the first one: it looks back and finds the whole run
-    fed.minutes({"gw": ["d", "e"]}, 0, 29, alive=lambda d, m: d == "e" or not 10 <= m <= 19)
+def test_a_run_that_ended_while_no_pass_ran_opens_and_closes_at_once(fed) -> None:
+    # a pass at 05:00; then d misses minutes 10..19 (down slots 11..19, up again at 20)
+    # while the server is down; the next pass, at 30:00, looks back and finds the whole run
+    fed.minutes({"gw": ["d", "e"]}, 0, 4)
+    fed.run(5 * 60)
+    fed.minutes({"gw": ["d", "e"]}, 5, 29, alive=lambda d, m: d == "e" or not 10 <= m <= 19)
     fed.run(30 * 60)
     [incident] = fed.current()
     assert (incident.start_ns, incident.end_ns) == (ns(11 * 60), ns(20 * 60))
@@ -129,3 +131,16 @@ def test_a_run_that_ended_before_any_pass_saw_it_opens_and_closes_at_once(fed) -
     assert incident.resolved_ns == incident.detected_ns == ns(30 * 60)  # not before it was seen
     kinds = [e.type for e in fed.store.events(fed.tenant.id, types=["incident.*"])]
     assert sorted(kinds) == ["incident.opened", "incident.resolved"]
+
+
+def test_the_first_pass_ever_raises_what_is_down_now_not_what_ended_before(fed) -> None:
+    # d was down 11..19 and is back; f went silent at 10 and still is: the first pass over
+    # the tenant (the watching begins) opens f's incident only
+    fed.minutes(
+        {"gw": ["d", "e", "f"]},
+        0,
+        29,
+        alive=lambda d, m: d == "e" or (d == "d" and not 10 <= m <= 19) or (d == "f" and m < 10),
+    )
+    fed.run(30 * 60)
+    assert [(i.subject, i.state) for i in fed.current()] == [("f", "open")]
