@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_NUMBER, REJECT_REASONS, WARNING_REASONS
+from core.times import NS_PER_S
 
 R_CAP = REJECT_NUMBER["device_cap"]
 
@@ -23,6 +24,22 @@ FW_NONE = 0
 #: a batch's new devices are admitted when it is committed (:func:`admit_new_devices`), so a
 #: batch that never is (a duplicate, a failed commit, a dropped request) creates none.
 NEW_DEVICE = 1 << 31
+
+
+#: the unit frames are counted in for billing: every UTC offset is a multiple of 15 minutes
+QUARTER_NS = 15 * 60 * NS_PER_S
+
+
+def quarter_counts(ts: npt.NDArray[np.int64]) -> dict[int, int]:
+    """Frames per quarter hour of ``ts`` (ns): one pair in the usual case of a batch inside
+    one quarter, found with two reductions."""
+    if not len(ts):
+        return {}
+    first, last = int(ts.min()) // QUARTER_NS, int(ts.max()) // QUARTER_NS
+    if first == last:
+        return {first: len(ts)}
+    counts = np.bincount(ts // QUARTER_NS - first)
+    return {first + int(q): int(n) for q in np.flatnonzero(counts) for n in (counts[q],)}
 
 
 @dataclass
@@ -52,6 +69,7 @@ class Batch:
     _errors: list[dict[str, object]] | None = field(default=None, repr=False)
     _warnings: int | None = field(default=None, repr=False)
     _log: bytes | None = field(default=None, repr=False)
+    _quarters: dict[int, int] | None = field(default=None, repr=False)
 
     #: bytes of one frame in :meth:`columns_bytes` (dev, ts, status, battery, rssi, fw)
     FRAME_BYTES: ClassVar[int] = 4 + 8 + 1 + 2 + 2 + 2
@@ -59,8 +77,15 @@ class Batch:
     def prepare(self) -> Batch:
         """Compute the answer's counts and the log record now (in a decoding thread), so the
         single writer thread does not have to."""
-        _ = self.warnings, self.errors, self.columns_bytes()
+        _ = self.warnings, self.errors, self.columns_bytes(), self.quarter_counts()
         return self
+
+    def quarter_counts(self) -> dict[int, int]:
+        """Accepted frames per quarter hour of their time (``ts // QUARTER_NS``): what billing
+        counts frames by, since every zone's local day starts on a quarter hour."""
+        if self._quarters is None:
+            self._quarters = quarter_counts(self.ts)
+        return self._quarters
 
     @property
     def n_frames(self) -> int:

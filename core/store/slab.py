@@ -55,6 +55,8 @@ ENDPOINT_KEY = struct.Struct(">II")
 EVENT_KEY = struct.Struct(">IQ")
 #: delivery id: ``deliveries`` and ``pending_deliveries``
 DELIVERY_KEY = struct.Struct(">Q")
+#: (tenant, quarter hour since 1970 UTC): ``frame_quarters``
+QUARTER_KEY = struct.Struct(">II")
 #: (tenant, incident id): ``incidents``
 INCIDENT_KEY = struct.Struct(">II")
 #: log sequence number: ``log``

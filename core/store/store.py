@@ -48,6 +48,7 @@ from core.store.checkpoints import (
     merge_devstate,
 )
 from core.store.devices import DeviceTable, Persisted
+from core.store.frames import FrameCountTable
 from core.store.incidents import IncidentTable
 from core.store.lifecycle import FirmwareNow, LifecycleTable
 from core.store.log import CommitResult, LogTable
@@ -117,6 +118,7 @@ class Store:
         b"pending_deliveries",
         b"incidents",
         b"watch",
+        b"frame_quarters",
     )
 
     def __init__(
@@ -154,6 +156,7 @@ class Store:
         self.window_table = WindowTable(self.slab)
         self.outbox_table = OutboxTable(self.slab)
         self.incident_table = IncidentTable(self.slab)
+        self.frame_table = FrameCountTable(self.slab)
         #: per tenant, each gateway's last accepted batch (ns), and the first batch after a
         #: silence of a heartbeat or more: the writer's, since this store opened
         self.gateway_seen: dict[int, dict[str, int]] = {}
@@ -554,6 +557,12 @@ class Store:
         if not self.slab.write(lambda txn: self.window_table.delete(txn, tenant_id, window_id)):
             raise KeyError(window_id)
 
+    def frames_between(self, tenant_id: int, start_ns: int, end_ns: int) -> int:
+        """The tenant's accepted frames whose time lies in ``[start_ns, end_ns)``, quarter
+        hours (a local day's bounds are)."""
+        with self.slab.txn() as txn:
+            return self.frame_table.count(txn, tenant_id, start_ns, end_ns)
+
     # --- incidents and the watching -----------------------------------------------------------
 
     def first_gateway_ids(self, tenant_id: int) -> npt.NDArray[np.uint32]:
@@ -731,6 +740,7 @@ class Store:
             firmware.clear()
             results: list[CommitResult] = []
             seen: dict[bytes, CommitResult] = {}
+            quarters: dict[int, dict[int, int]] = {}  # per tenant: frames per quarter hour
             record: list[bytes] = []  # the group's accepted frames: one log record
             for tenant_id, batch in group:
                 dedupe = None  # (key, gateway id, seq) of a batch with a seq
@@ -773,9 +783,14 @@ class Store:
                     log.remember(txn, tenant_id, gw, seq, result, now_ns)
                 if batch.accepted:
                     record += log.record(tenant_id, batch)
+                    counts = quarters.setdefault(tenant_id, {})
+                    for quarter, n in batch.quarter_counts().items():
+                        counts[quarter] = counts.get(quarter, 0) + n
                 results.append(result)
                 admitted.append(batch)
             lsn[0] = log.append(txn, record)
+            for tenant_id, counts in quarters.items():
+                self.frame_table.add(txn, tenant_id, counts)
             for tenant_id in {tenant_id for tenant_id, _ in group}:
                 persisted[tenant_id] = self.device_table.persist_ids(
                     txn, tenant_id, list(new_devices.get(tenant_id, ()))
