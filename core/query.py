@@ -503,3 +503,31 @@ def current_status(store: Store, tenant_id: int, now_ns: int) -> DeviceStatus:
         rssi=np.where(state["rssi_last"] != RSSI_NONE, state["rssi_last"] / 10.0, np.nan),
         firmware=[fw_names[i] for i in state["fw_last"]],
     )
+
+
+def billable_devices(store: Store, tenant_id: int, start_ns: int, end_ns: int) -> Int64s:
+    """The devices with at least one accepted frame in ``[start_ns, end_ns)`` that were not
+    retired before it began (a local month: billing's "billable devices"), as of the last
+    checkpoint. Exact at bounds inside a UTC day: that day's earliest and latest frames say
+    whether one fell on the period's side (a period is longer than a day)."""
+    if end_ns <= start_ns:
+        return np.zeros(0, np.int64)
+    n = len(store.device_ids(tenant_id))
+    seen = np.zeros(n, np.bool_)
+    day_ns = 86_400 * NS_PER_S
+    first_day, last_day = start_ns // day_ns, (end_ns - 1) // day_ns
+    for day, stats in store.day_stats(tenant_id, first_day, last_day):
+        m = min(len(stats), n)
+        has = stats["frames"][:m] > 0
+        base = day * day_ns
+        if base < start_ns:  # the period begins inside this day: a frame at or after it
+            has &= stats["last_ms"][:m].astype(np.int64) * NS_PER_MS + base >= start_ns
+        if base + day_ns > end_ns:  # it ends inside this day: a frame before its end
+            has &= stats["first_ms"][:m].astype(np.int64) * NS_PER_MS + base < end_ns
+        seen[:m] |= has
+    state = store.devstate(tenant_id)
+    retired = (state["retired_ms"] >= 0) & (
+        state["retired_ms"].astype(np.int64) * NS_PER_MS < start_ns
+    )
+    seen[: len(state)] &= ~retired[:n]
+    return np.flatnonzero(seen).astype(np.int64)

@@ -202,6 +202,21 @@ class CheckpointTable:
                 stats = np.frombuffer(raw_stats, STATS_DTYPE)
                 yield day, decode_bitmaps(raw), stats
 
+    def day_stats(
+        self, tenant_id: int, first_day: int, last_day: int
+    ) -> Iterator[tuple[int, npt.NDArray[np.void]]]:
+        """The stats blocks alone of days ``first_day..last_day`` (no bitmap is decoded)."""
+        start = DAY_KEY.pack(tenant_id, max(first_day, 0))
+        with self.slab.txn() as txn:
+            cursor = txn.cursor(db=self.slab.db[b"daystats"])
+            if not cursor.set_range(start):
+                return
+            for key, raw in cursor:
+                tenant, day = DAY_KEY.unpack(key)
+                if tenant != tenant_id or day > last_day:
+                    break
+                yield day, np.frombuffer(raw, STATS_DTYPE)
+
     def raw_day(self, tenant_id: int, day: int) -> tuple[bytes | None, bytes | None]:
         key = DAY_KEY.pack(tenant_id, day)
         with self.slab.txn() as txn:

@@ -992,6 +992,12 @@ class Store:
         skipped), as of the last checkpoint."""
         return self.checkpoint_table.day_blocks(tenant_id, first_day, last_day)
 
+    def day_stats(
+        self, tenant_id: int, first_day: int, last_day: int
+    ) -> Iterator[tuple[int, npt.NDArray[np.void]]]:
+        """Stored stats blocks of days ``first_day..last_day``, as of the last checkpoint."""
+        return self.checkpoint_table.day_stats(tenant_id, first_day, last_day)
+
     def raw_day(self, tenant_id: int, day: int) -> tuple[bytes | None, bytes | None]:
         """The stored bytes of one day's bitmap and stats blocks (for tests and tools)."""
         return self.checkpoint_table.raw_day(tenant_id, day)
