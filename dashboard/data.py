@@ -539,7 +539,8 @@ def _summary(event_type: str, data: Mapping[str, Any], tz: str) -> str:
         return text + (f", {len(attached)} devices attached" if attached else "")
     if event_type.startswith("alert."):
         rule, level = data.get("rule"), data.get("level")
-        head = f"{rule}" if level in (None, rule) else f"{rule} {level}"
+        said = level is None or str(level) in str(rule)  # gateway_silent: silent
+        head = f"{rule}" if said else f"{rule} {level}"
         skip = ("rule", "level", "device", "gateway")
         rest = [_figure(k, v, tz) for k, v in data.items() if k not in skip]
         return ", ".join([head, *rest])

@@ -20,6 +20,29 @@ STATE_COLOURS = {
 TIMES = ("started", "ended", "detected", "acknowledged", "resolved")
 #: who answered is the integrator's business, not its client's
 STAFF_ONLY = ["acknowledged by", "resolved by"]
+#: what to read first, left to right: what, since when, and how it stands against the targets
+INCIDENT_ORDER = [
+    "id",
+    "subject",
+    "kind",
+    "state",
+    "started",
+    "ended",
+    "response",
+    "response min",
+    "resolve",
+    "resolve min",
+    "devices",
+    "part of",
+    "detected",
+    "acknowledged",
+    "resolved",
+    "acknowledge note",
+    "resolve note",
+    *STAFF_ONLY,
+]
+EVENT_ORDER = ["time", "type", "subject", "summary", "state", "last status", "attempts"]
+EVENT_ORDER += ["deliveries", "event"]
 
 
 @st.cache_data(ttl=session.CACHE_TTL_S, show_spinner=False)
@@ -42,7 +65,13 @@ def attempts(_store: Store, token: Token, tenant: str, event: str, now_ns: int) 
 
 def timeline(incidents: pd.DataFrame, start: pd.Timestamp, now: pd.Timestamp) -> alt.Chart:
     """A bar per incident from its start to its end (or now), a row per device or gateway,
-    coloured by state; times are the tenant's wall clock."""
+    coloured by state; times are the tenant's wall clock. The axis spans the incidents
+    (within the period), not the whole period: a week-long axis would draw an hour's
+    outage as a hairline."""
+    first = incidents["started"].dt.tz_localize(None).min()
+    span = now - max(start, first)
+    start = max(start, first - span / 20)
+    long = now - start > pd.Timedelta(days=1)
     rows = incidents.assign(
         row=[
             f"{subject} (#{part})" if pd.notna(part) else str(subject)
@@ -58,7 +87,12 @@ def timeline(incidents: pd.DataFrame, start: pd.Timestamp, now: pd.Timestamp) ->
         alt.Chart(rows)
         .mark_bar(cornerRadius=3, height={"band": 0.7}, clip=True)
         .encode(
-            x=alt.X("start:T", title=None, scale=alt.Scale(domain=[start, now])),
+            x=alt.X(
+                "start:T",
+                title=None,
+                scale=alt.Scale(domain=[start.isoformat(), now.isoformat()]),
+                axis=alt.Axis(format="%d %b %H:%M" if long else "%H:%M", labelAngle=0, tickCount=8),
+            ),
             x2="end:T",
             y=alt.Y("row:N", title=None, sort=order),
             color=alt.Color(
@@ -70,6 +104,12 @@ def timeline(incidents: pd.DataFrame, start: pd.Timestamp, now: pd.Timestamp) ->
         )
         .properties(height=alt.Step(28))
     )
+
+
+def status_colour(status: object) -> str:
+    """A target's status in the table: missed red, pending amber, met green."""
+    colour = {"missed": "#d62728", "pending": "#c77c00", "met": "#2ca02c"}.get(str(status))
+    return f"color: {colour}" if colour else ""
 
 
 def tally(measure: str, figures: data.IncidentCompliance) -> tuple[str, str, bool]:
@@ -171,8 +211,9 @@ st.subheader("Incidents")
 local = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone=zone)
 shown = incidents if token.scope == "staff" else incidents.drop(columns=STAFF_ONLY)
 st.dataframe(
-    shown,
+    shown.style.map(status_colour, subset=["response", "resolve"]),
     hide_index=True,
+    column_order=[c for c in INCIDENT_ORDER if c in shown.columns],
     column_config={
         **dict.fromkeys(TIMES, local),
         "id": st.column_config.NumberColumn(format="%d"),
@@ -189,11 +230,18 @@ st.subheader("Alert log")
 if log.empty:
     st.caption(f"No events in the last {period}.")
 else:
-    st.dataframe(log, hide_index=True, column_config={"time": local})
+    st.dataframe(
+        log,
+        hide_index=True,
+        column_order=EVENT_ORDER,
+        column_config={"time": local, "summary": st.column_config.TextColumn(width="medium")},
+    )
     with st.expander("Delivery attempts", icon=":material/send:"):
         events = {
-            str(e): f"{e} {t} {s}"
-            for e, t, s in zip(log["event"], log["type"], log["subject"], strict=True)
+            str(e): f"{when:%Y-%m-%d %H:%M} {kind} {subject} ({e})"
+            for e, when, kind, subject in zip(
+                log["event"], log["time"], log["type"], log["subject"], strict=True
+            )
         }
         event = st.selectbox("Event", list(events), format_func=events.__getitem__)
         tried = attempts(store, token, name, str(event), now)
