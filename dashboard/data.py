@@ -11,21 +11,28 @@ Figures are those of the store's last checkpoint, like the read API's.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
+from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from core import query, zones
+from core import query, support, zones
+from core.incidents import OPEN_STATES, Incident
 from core.sla import attainment
 from core.sla.attainment import MonthSla
 from core.store import Store, Tenant, Token, UnknownTenant
 from core.tiers import DEFAULT_TIERS, Catalog, Tier
 from core.times import NS_PER_S, S_PER_DAY, S_PER_HOUR
+from core.webhooks import Event
 
 #: What the status column says, in the order the fleet table counts them.
 STATES = ("online", "fault", "offline", "inactive")
@@ -301,3 +308,388 @@ def _exact_percent(up: int, down: int) -> float | None:
     """A day's uptime for the calendar's colour (a float is fine for a colour; the figure
     shown beside it is the exact one, rounded down)."""
     return 100 * up / (up + down) if up + down else None
+
+
+# --- incidents and the alert log --------------------------------------------------------------
+
+#: The columns of :func:`incidents`, in the order the page shows them.
+INCIDENT_COLUMNS = [
+    "id",
+    "kind",
+    "subject",
+    "state",
+    "started",
+    "ended",
+    "detected",
+    "acknowledged",
+    "resolved",
+    "devices",
+    "part of",
+    "response min",
+    "response",
+    "resolve min",
+    "resolve",
+    "acknowledged by",
+    "acknowledge note",
+    "resolved by",
+    "resolve note",
+]
+
+
+def _local_times(ns: Sequence[int], tz: str) -> pd.DatetimeIndex:
+    """Instants in the tenant's zone, NaT where not (yet) set (-1)."""
+    values = np.asarray(ns, np.int64)
+    return _time(values).where(values >= 0).tz_convert(tz)
+
+
+def _minutes(value: Fraction) -> float:
+    """Support minutes as the API writes them: one decimal."""
+    return float(round(Decimal(value.numerator) / value.denominator, 1))
+
+
+def _measures(incident: Incident, tier: Tier, tz: str, now_ns: int) -> dict[str, Any]:
+    """Response and resolve support minutes (so far, while unanswered) and their status
+    against the tier's targets, as ``GET .../incidents`` answers them."""
+    out: dict[str, Any] = {}
+    for measure, answered, target in (
+        ("response", incident.acknowledged_ns, tier.response_target_min),
+        ("resolve", incident.resolved_ns, tier.resolve_target_min),
+    ):
+        until = answered if 0 <= answered <= now_ns else now_ns
+        minutes = support.support_minutes(incident.detected_ns, until, tier.support_hours, tz)
+        out[f"{measure} min"] = _minutes(minutes)
+        out[measure] = (
+            "excluded"
+            if not support.counts_on_its_own(incident)
+            else support.target_status(
+                incident.detected_ns, answered, target, tier.support_hours, tz, now_ns
+            )
+        )
+    return out
+
+
+def incidents(
+    store: Store,
+    token: Token,
+    tenant_name: str,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    catalog: Catalog,
+) -> pd.DataFrame:
+    """The tenant's incidents that overlap ``[start_ns, end_ns)``, as the API lists them:
+    the open ones first, then the rest, newest first. ``subject`` is the device or gateway,
+    ``devices`` a gateway incident's attached devices, ``part of`` the gateway incident an
+    attached device incident belongs to; response and resolve in support minutes (so far,
+    while unanswered) with ``met``, ``missed``, ``pending`` or ``excluded`` against the
+    tier's targets, as of ``now_ns``. Times in the tenant's zone."""
+    tenant = tenant_for(store, token, tenant_name)
+    tier = catalog.tier(tenant.plan)
+    found = [
+        i
+        for i in store.incidents(tenant.id)
+        if i.start_ns < end_ns and (i.end_ns < 0 or i.end_ns > start_ns) and i.detected_ns <= now_ns
+    ]
+    found.sort(key=lambda i: (i.state not in OPEN_STATES, -i.start_ns, -i.id))
+    tz = tenant.tz
+
+    def when(attr: str) -> pd.DatetimeIndex:
+        return _local_times([getattr(i, attr) for i in found], tz)
+
+    measures = [_measures(i, tier, tz, now_ns) for i in found]
+    frame = pd.DataFrame(
+        {
+            "id": pd.array([i.id for i in found], dtype="int64"),
+            "kind": [i.kind for i in found],
+            "subject": [i.subject for i in found],
+            "state": [i.state for i in found],
+            "started": when("start_ns"),
+            "ended": when("end_ns"),
+            "detected": when("detected_ns"),
+            "acknowledged": when("acknowledged_ns"),
+            "resolved": when("resolved_ns"),
+            "devices": [", ".join(i.devices) if i.kind == "gateway" else None for i in found],
+            "part of": pd.array([i.gateway_incident or None for i in found], dtype="Int64"),
+            **{
+                column: [m[column] for m in measures]
+                for column in ("response min", "response", "resolve min", "resolve")
+            },
+            "acknowledged by": [i.acknowledged_by or None for i in found],
+            "acknowledge note": [i.acknowledge_note or None for i in found],
+            "resolved by": [i.resolved_by or None for i in found],
+            "resolve note": [i.resolve_note or None for i in found],
+        },
+        columns=INCIDENT_COLUMNS,
+    )
+    return frame
+
+
+@dataclass(frozen=True)
+class IncidentCompliance:
+    """A tenant's response and resolve compliance for a local month, with the tier's targets
+    and support hours they are measured against."""
+
+    tenant: Tenant
+    month: str
+    figures: support.Compliance
+    response_target_min: int
+    resolve_target_min: int
+    support_hours: str
+    open_now: int
+
+    @property
+    def incidents(self) -> int:
+        """The month's incidents: counted (met, missed, pending) and excluded."""
+        r = self.figures.response
+        return r.met + r.missed + r.pending + self.figures.excluded
+
+    @property
+    def response_percent(self) -> str:
+        return _share(self.figures.response.share)
+
+    @property
+    def resolve_percent(self) -> str:
+        return _share(self.figures.resolve.share)
+
+
+def _share(share: Fraction | None) -> str:
+    """A share as a percent with one decimal, rounded down (as the API's compliance)."""
+    if share is None:
+        return "n/a"
+    tenths = Decimal(share.numerator * 1000) / share.denominator
+    return f"{(tenths.to_integral_value(ROUND_DOWN) / 10):.1f} %"
+
+
+def incident_compliance(
+    store: Store, token: Token, tenant_name: str, month: str, now_ns: int, catalog: Catalog
+) -> IncidentCompliance:
+    """The month's (``YYYY-MM``, local) compliance as :func:`core.support.month_compliance`
+    figures it, and the incidents open now (those attached to a gateway's not counted)."""
+    tenant = tenant_for(store, token, tenant_name)
+    year, number = zones.parse_month(month)
+    tier = catalog.tier(tenant.plan)
+    found = [i for i in store.incidents(tenant.id) if i.detected_ns <= now_ns]
+    figures = support.month_compliance(
+        found,
+        year,
+        number,
+        tenant.tz,
+        tier.support_hours,
+        tier.response_target_min,
+        tier.resolve_target_min,
+        now_ns,
+    )
+    open_now = sum(1 for i in found if i.is_open and not i.gateway_incident)
+    return IncidentCompliance(
+        tenant,
+        f"{year:04d}-{number:02d}",
+        figures,
+        tier.response_target_min,
+        tier.resolve_target_min,
+        tier.support_hours.text,
+        open_now,
+    )
+
+
+#: The columns of :func:`alert_log`.
+EVENT_COLUMNS = [
+    "event",
+    "type",
+    "time",
+    "subject",
+    "summary",
+    "deliveries",
+    "attempts",
+    "last status",
+    "state",
+]
+
+
+def _subject(data: Mapping[str, Any], tenant: str) -> str:
+    kind = data.get("kind")
+    if isinstance(kind, str) and kind in data:
+        return str(data[kind])
+    for key in ("device", "gateway"):
+        if key in data:
+            return str(data[key])
+    return tenant
+
+
+def _figure(key: str, value: Any, tz: str) -> str:
+    """One figure of an event's data as a person reads it: instants in the tenant's zone,
+    seconds and minutes with their unit."""
+    name = key.replace("_", " ")
+    if isinstance(value, str) and len(value) >= 20 and value[4:5] == "-" and value[10:11] == "T":
+        try:
+            local = pd.Timestamp(value).tz_convert(tz)
+        except ValueError:
+            return f"{name} {value}"
+        return f"{name} {local:%Y-%m-%d %H:%M}"
+    for suffix, unit in (("_s", "s"), ("_min", "min")):
+        if key.endswith(suffix):
+            return f"{key.removesuffix(suffix).replace('_', ' ')} {value} {unit}"
+    return f"{name} {value}"
+
+
+def _summary(event_type: str, data: Mapping[str, Any], tz: str) -> str:
+    """An event in a line: what happened, without what the subject column says."""
+    if event_type.startswith("incident."):
+        attached = data.get("devices") or []
+        text = f"{data.get('kind')} incident #{data.get('id')} {data.get('state')}"
+        return text + (f", {len(attached)} devices attached" if attached else "")
+    if event_type.startswith("alert."):
+        rule, level = data.get("rule"), data.get("level")
+        said = level is None or str(level) in str(rule)  # gateway_silent: silent
+        head = f"{rule}" if said else f"{rule} {level}"
+        skip = ("rule", "level", "device", "gateway")
+        rest = [_figure(k, v, tz) for k, v in data.items() if k not in skip]
+        return ", ".join([head, *rest])
+    if event_type == "device.flapping":
+        return (
+            f"{data.get('changes')} changes in {data.get('window_min')} min, "
+            f"now {data.get('state')}"
+        )
+    return ", ".join(_figure(k, v, tz) for k, v in data.items())
+
+
+def _delivery_state(event: Event) -> str:
+    """How an event's deliveries stand: ``no endpoint``, one state, or counts of each."""
+    if not event.deliveries:
+        return "no endpoint"
+    states = [d.state for d in event.deliveries]
+    if len(set(states)) == 1:
+        return states[0]
+    return ", ".join(
+        f"{states.count(s)} {s}" for s in ("delivered", "pending", "failed") if s in states
+    )
+
+
+def _last_status(event: Event) -> str | None:
+    """The last attempt's answer, over the event's deliveries: an HTTP status or why there
+    was none; None before any attempt."""
+    tried = [a for d in event.deliveries for a in d.attempts]
+    if not tried:
+        return None
+    last = max(tried, key=lambda a: a.at_ns)
+    return str(last.status) if last.status is not None else (last.error or "no answer")
+
+
+def alert_log(
+    store: Store,
+    token: Token,
+    tenant_name: str,
+    start_ns: int,
+    end_ns: int,
+    limit: int = 200,
+) -> pd.DataFrame:
+    """The tenant's alert log (``Store.events``): its events created in the period, newest
+    first, at most ``limit``, each with its deliveries' attempts counted, the last answer
+    and how they stand. Times in the tenant's zone."""
+    tenant = tenant_for(store, token, tenant_name)
+    found = store.events(tenant.id, start_ns, end_ns, limit=limit)
+    sent = [json.loads(e.body).get("data") or {} for e in found]
+    return pd.DataFrame(
+        {
+            "event": [e.name for e in found],
+            "type": [e.type for e in found],
+            "time": _local_times([e.created_ns for e in found], tenant.tz),
+            "subject": [_subject(d, tenant.name) for d in sent],
+            "summary": [_summary(e.type, d, tenant.tz) for e, d in zip(found, sent, strict=True)],
+            "deliveries": [len(e.deliveries) for e in found],
+            "attempts": [sum(len(d.attempts) for d in e.deliveries) for e in found],
+            "last status": [_last_status(e) for e in found],
+            "state": [_delivery_state(e) for e in found],
+        },
+        columns=EVENT_COLUMNS,
+    )
+
+
+def event_attempts(
+    store: Store, token: Token, tenant_name: str, event: str, limit: int = 1000
+) -> pd.DataFrame:
+    """Every delivery attempt of one event of the alert log (``evt_...``), a row each, in
+    the order they were made; a delivery not yet tried is a row without an attempt. An
+    event the tenant does not have is a ``KeyError``."""
+    tenant = tenant_for(store, token, tenant_name)
+    wanted = next((e for e in store.events(tenant.id, limit=limit) if e.name == event), None)
+    if wanted is None:
+        raise KeyError(event)
+    rows: list[dict[str, Any]] = []
+    for d in wanted.deliveries:
+        base = {"delivery": d.name, "endpoint": d.endpoint_id, "delivery state": d.state}
+        if not d.attempts:
+            rows.append({**base, "attempt": None, "at_ns": -1})
+        for n, a in enumerate(d.attempts, 1):
+            rows.append(
+                {
+                    **base,
+                    "attempt": n,
+                    "at_ns": a.at_ns,
+                    "status": a.status,
+                    "error": a.error or None,
+                    "took ms": a.took_ms,
+                }
+            )
+    columns = ["delivery", "endpoint", "delivery state", "attempt", "at", "status", "error"]
+    columns.append("took ms")
+    frame = pd.DataFrame(rows, columns=[*columns, "at_ns"])
+    frame["at"] = _local_times(list(frame["at_ns"]), tenant.tz)
+    frame["attempt"] = frame["attempt"].astype("Int64")
+    frame["status"] = frame["status"].astype("Int64")
+    frame["took ms"] = frame["took ms"].astype("Int64")
+    return frame[columns]
+
+
+# --- answering, through the server's API ------------------------------------------------------
+
+ACTIONS = ("acknowledge", "resolve")
+#: seconds the server has to answer
+API_TIMEOUT_S = 10
+
+
+class AnswerRefused(Exception):
+    """The server refused an answer (its ``detail``), or could not be reached."""
+
+
+def answer_incident(
+    store: Store,
+    token: Token,
+    secret: str,
+    api: str,
+    tenant_name: str,
+    incident_id: int,
+    action: str,
+    note: str,
+) -> dict[str, Any]:
+    """Staff ``acknowledge`` or ``resolve`` an incident with a note, through the server's API
+    at ``api`` (the dashboard's store is read-only, and the server's writer owns every
+    write) as the signed-in viewer (``secret``). Returns the answered incident as the API
+    answers it; ``AnswerRefused`` with the server's ``detail`` (or why it could not be
+    reached) if not. Only staff answer: a client's token is refused before anything is
+    sent."""
+    tenant = tenant_for(store, token, tenant_name)
+    if token.scope != "staff":
+        raise NotAllowed("only staff answer incidents")
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
+    url = f"{api.rstrip('/')}/v1/tenants/{tenant.name}/incidents/{int(incident_id)}/{action}"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"note": note}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=API_TIMEOUT_S) as answer:
+            answered: dict[str, Any] = json.loads(answer.read())
+            return answered
+    except urllib.error.HTTPError as error:
+        with error:
+            try:
+                detail = json.loads(error.read()).get("detail")
+            except (ValueError, AttributeError):
+                detail = None
+        raise AnswerRefused(detail or f"the server answered {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise AnswerRefused(f"cannot reach the server at {api}: {reason}") from None

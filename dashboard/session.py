@@ -23,6 +23,22 @@ def data_dir() -> str:
     return os.environ.get("UPTALLY_DATA") or "data"
 
 
+#: The server ``uptally serve`` runs by default, for a dashboard started by hand.
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+def api_url() -> str:
+    """The server staff answer incidents through: ``UPTALLY_API``, which ``uptally
+    dashboard`` sets (``--api``, else the config's host and port). The dashboard's store is
+    read-only; the server's writer owns every write."""
+    return os.environ.get("UPTALLY_API") or DEFAULT_API
+
+
+def secret() -> str:
+    """The signed-in viewer's secret, to call the API as them (held in the session only)."""
+    return str(st.session_state.get("secret", ""))
+
+
 def catalog() -> Catalog:
     """The tiers and vendor guarantee of the config ``uptally dashboard`` was given
     (``UPTALLY_CONFIG``), those ``uptally serve`` uses."""

@@ -158,6 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Replace this process with ``streamlit run dashboard/app.py`` on the store serve uses."""
     env = dict(os.environ, UPTALLY_DATA=os.path.abspath(_data_dir(args)))
+    env["UPTALLY_API"] = args.api or _api_url(_config(args.config))
     if args.config:
         env["UPTALLY_CONFIG"] = os.path.abspath(args.config)
     app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dashboard")
@@ -173,6 +174,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     os.execve(sys.executable, argv, env)
     return 0  # not reached
+
+
+def _api_url(config: Config) -> str:
+    """Where the dashboard reaches the server for staff answers: the config's host and port,
+    over loopback when the server listens on every address."""
+    host = "127.0.0.1" if config.host in ("", "0.0.0.0") else config.host
+    host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.port}"
 
 
 def _tenant_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -739,6 +748,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dashboard = sub.add_parser("dashboard", help="run the Streamlit dashboard (read-only)")
     dashboard.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8501, help="default: 8501")
+    dashboard.add_argument(
+        "--api",
+        help="the server's URL, for staff answers (default: the config's host and port, "
+        "http://127.0.0.1:8080)",
+    )
     dashboard.set_defaults(func=cmd_dashboard)
 
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(

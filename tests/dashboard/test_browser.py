@@ -13,13 +13,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from server.testing import REPO, free_port
-from tests.support.tenants import FLEETS, Seeded, revoke, seed
+from tests.support.incidents import GLOBEX, seed_incidents
+from tests.support.tenants import FLEETS, revoke, seed
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +42,7 @@ WAIT_MS = 60_000
 
 @dataclass
 class Dashboard:
-    seeded: Seeded
+    seeded: Any  # what the store holds: a Seeded, or the Incidents story
     url: str
     proc: subprocess.Popen[bytes]
 
@@ -51,9 +54,8 @@ class Dashboard:
         return out.decode(errors="replace")
 
 
-@pytest.fixture
-def dashboard(tmp_path) -> Iterator[Dashboard]:
-    seeded = seed(tmp_path / "db")
+def start_dashboard(seeded: Any, tmp_path: Path) -> Dashboard:
+    """``uptally dashboard`` on ``seeded.data``, once its health check answers."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uptally", "dashboard", "--data", str(seeded.data)]
@@ -75,6 +77,12 @@ def dashboard(tmp_path) -> Iterator[Dashboard]:
             pass
         assert time.monotonic() < deadline, "the dashboard did not start"
         time.sleep(0.2)
+    return board
+
+
+@pytest.fixture
+def dashboard(tmp_path) -> Iterator[Dashboard]:
+    board = start_dashboard(seed(tmp_path / "db"), tmp_path)
     yield board
     board.stop()
 
@@ -171,3 +179,25 @@ def test_a_client_sees_its_sla_month_drawn(dashboard, page, tmp_path) -> None:
     assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"
     text = page.content()
     assert "Attainment" in text and "globex" not in text
+
+
+def test_a_client_sees_its_incidents_drawn(tmp_path, page) -> None:
+    board = start_dashboard(seed_incidents(tmp_path / "db"), tmp_path)
+    try:
+        sign_in(page, board.url, board.seeded.read["acme"])
+        page.get_by_role("link", name="Incidents").click()
+        heading(page, "Timeline")
+        heading(page, "Alert log")
+        page.get_by_text("acme-gw-2").first.wait_for(state="attached")
+        page.locator("canvas, svg.marks").first.wait_for()  # the timeline is drawn
+        page.wait_for_timeout(1_000)
+        shot = tmp_path / "incidents.png"
+        page.screenshot(path=shot, full_page=True)
+        colors = Image.open(io.BytesIO(shot.read_bytes())).convert("RGB").getcolors(1 << 16)
+        assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"
+        text = page.content()
+        assert "Response compliance" in text and "acme-hvac-1" in text
+        assert "Answer an incident" not in text and "Send" not in text  # staff only
+        assert not [w for w in ("globex", *GLOBEX["globex-gw"]) if w in text]
+    finally:
+        board.stop()

@@ -56,3 +56,19 @@ def test_dashboard_runs_streamlit_on_the_store_serve_would_open(
     assert "--browser.gatherUsageStats=false" in argv  # the dashboard reports nothing anywhere
     assert env["UPTALLY_DATA"] == str(tmp_path / "srv")
     assert env["UPTALLY_CONFIG"] == str(config)
+    assert env["UPTALLY_API"] == "http://127.0.0.1:8080"  # the config's server, for answers
+
+
+def test_dashboard_answers_through_the_server_of_the_config_or_api(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ran: list[dict[str, str]] = []
+    monkeypatch.setattr("os.execve", lambda path, argv, env: ran.append(env))
+    for name in ("UPTALLY_DATA", "UPTALLY_HOST", "UPTALLY_PORT", "UPTALLY_API"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["tenant", "add", "acme"]) == 0
+    config = tmp_path / "uptally.toml"
+    config.write_text('[server]\nhost = "0.0.0.0"\nport = 9090\n')
+    assert main(["dashboard", "--config", str(config)]) == 0
+    assert ran.pop()["UPTALLY_API"] == "http://127.0.0.1:9090"  # every address: over loopback
+    assert main(["dashboard", "--api", "https://uptally.internal:8443"]) == 0
+    assert ran.pop()["UPTALLY_API"] == "https://uptally.internal:8443"
