@@ -47,7 +47,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from core.incidents import Incident
-from core.tiers import MIN_PER_DAY, SupportHours
+from core.tiers import MIN_PER_DAY, SupportHours, Tier
 from core.times import NS_PER_S
 from core.zones import day_bounds, local_date, local_days, local_minute_to_ns, month_bounds, zone
 
@@ -239,3 +239,40 @@ def shown_share(share: Fraction | None) -> str | None:
         return None
     tenths = math.floor(share * 1000)
     return f"{tenths // 10}.{tenths % 10}"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One of an incident's two measures: its support minutes (so far, while unanswered) and
+    where it stands against its target."""
+
+    minutes: Fraction
+    target_min: int
+    status: str  # met, missed, pending, or excluded (not counted on its own)
+
+    @property
+    def shown(self) -> str:
+        """The minutes with one decimal, rounded up: a time shown never looks shorter, so
+        never better, than it was."""
+        tenths = math.ceil(self.minutes * 10)
+        return f"{tenths // 10}.{tenths % 10}"
+
+
+def measures(incident: Incident, tier: Tier, tz: str | ZoneInfo, now_ns: int) -> dict[str, Measure]:
+    """``{"response": ..., "resolve": ...}`` of an incident against its tier's targets, in the
+    tier's support hours in zone ``tz``, as of ``now_ns``: what the API and the dashboard
+    show beside every incident."""
+    out = {}
+    for name, answered, target in (
+        ("response", incident.acknowledged_ns, tier.response_target_min),
+        ("resolve", incident.resolved_ns, tier.resolve_target_min),
+    ):
+        until = answered if 0 <= answered <= now_ns else now_ns
+        minutes = support_minutes(incident.detected_ns, until, tier.support_hours, tz)
+        status = (
+            target_status(incident.detected_ns, answered, target, tier.support_hours, tz, now_ns)
+            if counts_on_its_own(incident)
+            else "excluded"
+        )
+        out[name] = Measure(minutes, target, status)
+    return out

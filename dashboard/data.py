@@ -342,29 +342,13 @@ def _local_times(ns: Sequence[int], tz: str) -> pd.DatetimeIndex:
     return _time(values).where(values >= 0).tz_convert(tz)
 
 
-def _minutes(value: Fraction) -> float:
-    """Support minutes as the API writes them: one decimal."""
-    return float(round(Decimal(value.numerator) / value.denominator, 1))
-
-
 def _measures(incident: Incident, tier: Tier, tz: str, now_ns: int) -> dict[str, Any]:
     """Response and resolve support minutes (so far, while unanswered) and their status
     against the tier's targets, as ``GET .../incidents`` answers them."""
     out: dict[str, Any] = {}
-    for measure, answered, target in (
-        ("response", incident.acknowledged_ns, tier.response_target_min),
-        ("resolve", incident.resolved_ns, tier.resolve_target_min),
-    ):
-        until = answered if 0 <= answered <= now_ns else now_ns
-        minutes = support.support_minutes(incident.detected_ns, until, tier.support_hours, tz)
-        out[f"{measure} min"] = _minutes(minutes)
-        out[measure] = (
-            "excluded"
-            if not support.counts_on_its_own(incident)
-            else support.target_status(
-                incident.detected_ns, answered, target, tier.support_hours, tz, now_ns
-            )
-        )
+    for name, measure in support.measures(incident, tier, tz, now_ns).items():
+        out[f"{name} min"] = float(measure.shown)
+        out[name] = measure.status
     return out
 
 

@@ -10,7 +10,6 @@ what is in force; staff ``PUT`` replaces the overrides. Times are in the tenant'
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -34,24 +33,10 @@ def incident_json(
     answered yet) and where each stands against the tier's target."""
     now = time.time_ns() if now_ns is None else now_ns
     out = incident.to_json(tenant.name, local_time(tenant))
-    tier = tenant.tier
-    for measure, answered, target in (
-        ("response", incident.acknowledged_ns, tier.response_target_min),
-        ("resolve", incident.resolved_ns, tier.resolve_target_min),
-    ):
-        until = answered if 0 <= answered <= now else now
-        minutes = support.support_minutes(
-            incident.detected_ns, until, tier.support_hours, tenant.tz
-        )
-        out[f"{measure}_min"] = str(round(Decimal(minutes.numerator) / minutes.denominator, 1))
-        out[f"{measure}_target_min"] = target
-        out[f"{measure}_status"] = (
-            "excluded"
-            if not support.counts_on_its_own(incident)
-            else support.target_status(
-                incident.detected_ns, answered, target, tier.support_hours, tenant.tz, now
-            )
-        )
+    for name, measure in support.measures(incident, tenant.tier, tenant.tz, now).items():
+        out[f"{name}_min"] = measure.shown
+        out[f"{name}_target_min"] = measure.target_min
+        out[f"{name}_status"] = measure.status
     return out
 
 
