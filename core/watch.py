@@ -382,7 +382,8 @@ def evaluate(
     before = mem.states
     changed = np.zeros(m, np.bool_)
     k = min(len(before), m)
-    changed[:k] = before[:k] != codes[:k]
+    # a device coming to life (from inactive: never seen, or not yet checkpointed) is no flap
+    changed[:k] = (before[:k] != codes[:k]) & (before[:k] != 0)
     mem.states = codes
     window_from = now_ns - FLAP_WINDOW_NS
     for dev in sorted({*np.flatnonzero(changed).tolist(), *_indexes(mem.changes, index)}):

@@ -10,6 +10,7 @@ import time
 
 import msgpack
 
+from core.watch import LABELS
 from tests.server.test_webhooks import live_server, signed_by, until
 from tests.support.receiver import Receiver
 
@@ -22,11 +23,14 @@ def test_a_flapping_device_sends_one_flapping_event(tmp_path) -> None:
         ):
             endpoint = await live.add("acme", receiver.url(), events=["device.*", "alert.*"])
             seq = 0
+            first = int(time.time())  # then ahead by a second a frame: well inside the skew
 
             async def send(status: int) -> None:
+                """A frame a second after the one before: a frame of the same second would
+                tie, and a tie keeps the greater status (the merge rule)."""
                 nonlocal seq
                 seq += 1
-                frames = [["door", int(time.time()), status]]
+                frames = [["door", first + seq, status]]
                 body = msgpack.packb({"gateway": "gw", "seq": seq, "frames": frames})
                 headers = {
                     "Authorization": f"Bearer {live.setup.ingest['acme']}",
@@ -36,18 +40,25 @@ def test_a_flapping_device_sends_one_flapping_event(tmp_path) -> None:
                 async with live.session.post(url, data=body, headers=headers) as answer:
                     assert answer.status == 200, await answer.text()
 
-            async def passes(count: int) -> None:
-                """Until the evaluator has passed ``count`` more times over what is stored."""
+            async def seen(label: str) -> None:
+                """Until a pass of the evaluator has seen the door in state ``label``."""
                 watcher = live.server.state.watcher
                 assert watcher is not None
-                target = watcher.passes + count
-                await until(lambda: asyncio.sleep(0, watcher.passes), lambda n: n >= target)
+                tenant_id = live.setup.tenant_ids["acme"]
 
-            # the door reports a fault, then not, then a fault ...: each state is checkpointed
-            # and seen by a pass before the next; the fifth change within 30 minutes flaps
+                def state() -> str | None:
+                    memory = watcher.memory.get(tenant_id)
+                    if memory is None or not len(memory.states):
+                        return None
+                    return LABELS[int(memory.states[0])]
+
+                await until(lambda: asyncio.sleep(0, state()), lambda s: s == label)
+
+            # the door reports a fault, then not, then a fault ...: each state is stored and
+            # seen by a pass before the next; the fifth change within 30 minutes flaps
             for flip in range(12):
                 await send(3 if flip % 2 else 0)
-                await passes(3)
+                await seen("fault" if flip % 2 else "online")
             events = [json.loads(hit.body) for hit in receiver.hits]
             flapping = [e for e in events if e["type"] == "device.flapping"]
             assert len(flapping) == 1 and flapping[0]["data"]["device"] == "door"
