@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -33,10 +33,11 @@ import numpy.typing as npt
 
 from core import query, zones
 from core.batch import BATTERY_NONE
+from core.dayblock import KIND_EMPTY, KIND_FULL
 from core.incidents import OPEN_STATES, Incident
 from core.sla import attainment
 from core.store import Store, Tenant
-from core.times import NS_PER_MS, NS_PER_S, S_PER_HOUR, iso
+from core.times import NS_PER_MS, NS_PER_S, S_PER_HOUR, iso, slots_per_day
 
 #: a gateway incident opens after this many of its devices' heartbeats without a batch
 SILENT_HEARTBEATS = 5
@@ -274,14 +275,23 @@ def evaluate(
     by_subject: dict[str, list[Incident]] = {}
     for incident in devices:
         by_subject.setdefault(incident.subject, []).append(incident)
-    runs = query.outages(
-        store,
-        tenant.id,
-        look_from,
-        max(ended, look_from),
-        now_ns,
-        min_outage=tier.min_outage,
-        exclusions=excl,
+    # only the devices with a slot not up in the period can have a run in it: the query's
+    # walk of whole days (every device of a day still in progress is "busy") is paid for
+    # those alone, with the same runs (the query treats devices one by one)
+    candidates = _not_up(store, tenant.id, n, slot_ns, look_from, max(ended, look_from))
+    runs = (
+        query.outages(
+            store,
+            tenant.id,
+            look_from,
+            max(ended, look_from),
+            now_ns,
+            min_outage=tier.min_outage,
+            devices=candidates.tolist(),
+            exclusions=excl,
+        )
+        if len(candidates)
+        else []
     )
     for run in runs:
         device_id = ids[run.device]
@@ -294,7 +304,10 @@ def evaluate(
         g = gateway_incident_at(run.device, run.start_ns)
         if g is not None:
             incident.gateway_incident = g.id
-        plan.ops.append(("open", incident))
+        # the op holds the incident as opened: the writer applies the close after it (an
+        # incident stored with its end already set would stay open, and be closed again by
+        # every later pass)
+        plan.ops.append(("open", replace(incident)))
         if not run.ongoing:
             plan.ops.append(("close", incident.id, run.end_ns, "resolved"))
             incident.end_ns = run.end_ns
@@ -440,6 +453,39 @@ def _copy(memory: WatchMemory) -> WatchMemory:
         memory.stored_ns,
         memory.states,
     )
+
+
+def _not_up(
+    store: Store, tenant_id: int, n: int, slot_ns: int, start_ns: int, end_ns: int
+) -> npt.NDArray[np.int64]:
+    """The devices (of the first ``n``) with a slot in ``[start_ns, end_ns)`` that the day
+    blocks do not hold up (not covered, or faulted), ascending: a superset of those with a
+    down slot there (scope and exclusions only take slots away)."""
+    first, last = start_ns // slot_ns, -(-end_ns // slot_ns)
+    if end_ns <= start_ns or not n:
+        return np.zeros(0, np.int64)
+    n_slots = slots_per_day(slot_ns // NS_PER_S)
+    first_day, last_day = first // n_slots, (last - 1) // n_slots
+    blocks = {day: block for day, block, _ in store.day_blocks(tenant_id, first_day, last_day)}
+    hit = np.zeros(n, np.bool_)
+    for day in range(first_day, last_day + 1):
+        block = blocks.get(day)
+        if block is None:  # no data that day: every device is down
+            return np.arange(n, dtype=np.int64)
+        a, b = max(first - day * n_slots, 0), min(last - day * n_slots, n_slots)
+        k = min(n, block.n)
+        hit[k:] = True  # devices the block does not know
+        cov, fault = block.cov_kind[:k], block.fault_kind[:k]
+        hit[:k] |= (cov == KIND_EMPTY) | (fault == KIND_FULL)
+        up_all_day = (cov == KIND_FULL) & (fault == KIND_EMPTY)
+        partial = np.flatnonzero(~up_all_day & ~hit[:k])  # the rows to look into
+        if len(partial):
+            rows_cov, rows_fault = block.rows(partial)
+            lo = a // 8
+            up = rows_cov[:, lo : (b + 7) // 8] & ~rows_fault[:, lo : (b + 7) // 8]
+            bits = np.unpackbits(up, axis=1, bitorder="little")[:, a - 8 * lo : b - 8 * lo]
+            hit[partial[~bits.all(axis=1)]] = True
+    return np.flatnonzero(hit).astype(np.int64)
 
 
 def _in_maintenance(excl: Any, n: int, now_ns: int) -> npt.NDArray[np.bool_]:
