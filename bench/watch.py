@@ -200,9 +200,8 @@ def build(path: str, tenants: int, devices: int, sites: int) -> Setup:
 
 def one_pass(store: Store, tenant: Tenant, now_ns: int, memory: watch.WatchMemory) -> watch.Plan:
     """A pass over one tenant as the server's watcher makes it (reading its incidents)."""
-    slot_ns = tenant.slot_s * NS_PER_S
-    look_from = memory.evaluated_ns - (tenant.tier.min_outage + 1) * slot_ns
-    incidents = watch.relevant(store.incidents(tenant.id), look_from)
+    everything = store.incidents(tenant.id)
+    incidents = watch.relevant(everything, watch.look_back(tenant, now_ns, memory, everything))
     return watch.evaluate(
         store,
         tenant,

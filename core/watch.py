@@ -208,12 +208,7 @@ def evaluate(
     ended = min(now_ns, store.blocks_complete_until_ns()) // slot_ns * slot_ns
     devices = [i for i in known if i.kind == "device"]
     open_devices = [i for i in devices if i.is_open]
-    look_from = (
-        mem.evaluated_ns - (tier.min_outage + 1) * slot_ns
-        if mem.evaluated_ns
-        else now_ns - FIRST_LOOK_NS
-    )
-    look_from = max(min([look_from, *(i.start_ns for i in open_devices)]), now_ns - MAX_LOOK_NS, 0)
+    look_from = look_back(tenant, now_ns, mem, known)
     index = {device_id: dev for dev, device_id in enumerate(ids)}
     excl = attainment.exclusions(
         store.windows(tenant.id),
@@ -505,6 +500,23 @@ def _in_maintenance(excl: Any, n: int, now_ns: int) -> npt.NDArray[np.bool_]:
 
 def _indexes(devices: Mapping[str, object], index: Mapping[str, int]) -> list[int]:
     return [index[d] for d in devices if d in index]
+
+
+def look_back(
+    tenant: Tenant, now_ns: int, memory: WatchMemory, incidents: Iterable[Incident]
+) -> int:
+    """Where a pass looks back from for runs of down slots: a few slots before the last pass
+    (the first pass: a day), and back to the start of every open device incident, within
+    the longest backfill. A caller that keeps only :func:`relevant` incidents must keep
+    those reaching past this, or the pass finds their runs again as new."""
+    slot_ns = tenant.slot_s * NS_PER_S
+    look_from = (
+        memory.evaluated_ns - (tenant.tier.min_outage + 1) * slot_ns
+        if memory.evaluated_ns
+        else now_ns - FIRST_LOOK_NS
+    )
+    starts = [i.start_ns for i in incidents if i.kind == "device" and i.is_open]
+    return max(min([look_from, *starts]), now_ns - MAX_LOOK_NS, 0)
 
 
 def relevant(incidents: Iterable[Incident], look_from_ns: int) -> list[Incident]:
