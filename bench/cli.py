@@ -28,6 +28,7 @@ BENCHES: dict[str, str] = {
     "query": "bench.query",
     "sla": "bench.sla",
     "e2e": "bench.e2e",
+    "watch": "bench.watch",
 }
 #: Benchmarks run only when named, not by ``python -m bench`` alone (``make bench``).
 ON_DEMAND: dict[str, str] = {

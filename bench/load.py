@@ -63,10 +63,23 @@ class LoadSpec:
     gateway_prefix: str = "bench-gw"
     seed: int = 0
     timeout_s: float = 120.0
+    #: several tenants: their ingest tokens; batch ``k`` goes to tenant ``k % len(tokens)``,
+    #: each tenant with a fleet of its own of ``devices // len(tokens)`` devices (the same
+    #: ids in every tenant) where every frame is healthy but those of a fixed 1 % of its
+    #: devices (faulty) and 2 % (low battery); empty: one tenant, ``token``
+    tokens: tuple[str, ...] = ()
+    #: offered batches per second over all senders (an open loop: sender ``s`` sends its
+    #: ``i``-th batch at ``(i * senders + s) / rate_bps`` into the phase, or at once when
+    #: late); 0: a closed loop, each sender as fast as its answers come
+    rate_bps: float = 0.0
+    #: return every batch's latency too (``latency_samples_ms``), e.g. to pool phases
+    samples: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("token")
+        d.pop("tokens")
+        d["tenants"] = len(self.tokens) or 1
         d["window_s"] = list(self.window_s)
         return d
 
@@ -91,6 +104,11 @@ class LoadResult:
     window_s: float = 0.0
     ended_by: str = ""
     latency_ms: dict[str, float] = field(default_factory=dict)
+    #: open loop only: from each batch's planned send time to its answer (what a gateway
+    #: would see; a stalled server also delays the batches not yet sent)
+    latency_planned_ms: dict[str, float] = field(default_factory=dict)
+    latency_samples_ms: list[float] = field(default_factory=list)
+    latency_planned_samples_ms: list[float] = field(default_factory=list)
     gen_cpu_s: float = 0.0
 
     @property
@@ -135,6 +153,46 @@ def encode_phase(spec: LoadSpec, now_s: int | None = None) -> list[list[bytes]]:
     return per_sender
 
 
+#: devices (by index in a tenant's fleet) whose every frame reports a fault, or a low battery
+FAULTY_EVERY, LOW_BATTERY_EVERY = 100, 50
+
+
+def encode_tenants_phase(spec: LoadSpec, now_s: int | None = None) -> list[list[bytes]]:
+    """:func:`encode_phase` for several tenants (``spec.tokens``): batch ``k`` goes to
+    sender ``k % senders`` and tenant ``k % len(tokens)``, from that tenant's own fleet."""
+    now_s = int(time.time()) if now_s is None else now_s
+    tenants = len(spec.tokens)
+    fleet = Fleet(max(1, spec.devices // tenants), spec.devices_per_site)
+    factories = [BodyFactory(fleet, seed=spec.seed + t) for t in range(tenants)]
+    per_tenant = -(-spec.batches // tenants)  # batches of each tenant, at most
+    total = per_tenant * spec.batch_size
+    t_lo, t_hi = now_s - spec.window_s[0], now_s - spec.window_s[1]
+    per_sender: list[list[bytes]] = [[] for _ in range(spec.senders)]
+    for k in range(spec.batches):
+        t, j = k % tenants, k // tenants  # j: the tenant's own batch number
+        factory = factories[t]
+        first = spec.frame_base + j * spec.batch_size
+        ts = timestamps(j * spec.batch_size, spec.batch_size, total, t_lo, t_hi)
+        frames = factory.frames(first, spec.batch_size, ts)
+        dev = factory.order[np.arange(first, first + spec.batch_size) % fleet.n_devices]
+        frames["status"] = np.where(dev % FAULTY_EVERY == 0, 1, 0)
+        frames["battery"] = np.where(dev % LOW_BATTERY_EVERY == 1, 10, 80)
+        s = k % spec.senders
+        gateway = f"{spec.gateway_prefix}-{s:02d}"
+        per_sender[s].append(BodyFactory.body(gateway, spec.seq_base + k // spec.senders, frames))
+    return per_sender
+
+
+def _percentiles(ms: np.ndarray[Any, Any]) -> dict[str, float]:
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+        "mean": float(ms.mean()),
+    }
+
+
 def _cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -148,11 +206,16 @@ async def _post_all(
 ) -> None:
     import aiohttp
 
-    headers = {
-        "Authorization": f"Bearer {spec.token}",
-        "Content-Type": "application/msgpack",
-        "Accept": "application/msgpack",
-    }
+    tokens = spec.tokens or (spec.token,)
+    all_headers = [
+        {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/msgpack",
+            "Accept": "application/msgpack",
+        }
+        for token in tokens
+    ]
+    planned: list[float] = []
     url = spec.url.rstrip("/") + "/v1/ingest"
     connector = aiohttp.TCPConnector(limit=spec.senders, force_close=False)
     timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
@@ -172,14 +235,24 @@ async def _post_all(
         if on_ready is not None:
             await asyncio.get_running_loop().run_in_executor(None, on_ready)
 
-        async def sender(mine: list[bytes]) -> None:
+        async def sender(s: int, mine: list[bytes]) -> None:
             nonlocal last_answer, stopped_by_time
             perf = time.perf_counter
             unpackb = msgpack.unpackb
-            for body in mine:
+            due = 0.0
+            for i, body in enumerate(mine):
                 if perf() >= deadline:
                     stopped_by_time = True
                     return
+                headers = all_headers[(i * spec.senders + s) % len(all_headers)]
+                if spec.rate_bps > 0:
+                    due = started + (i * spec.senders + s) / spec.rate_bps
+                    if due >= deadline:
+                        stopped_by_time = True
+                        return
+                    wait = due - perf()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 t0 = perf()
                 result.sent += 1
                 try:
@@ -193,6 +266,8 @@ async def _post_all(
                 t1 = perf()
                 last_answer = t1
                 latencies.append(t1 - t0)
+                if spec.rate_bps > 0:
+                    planned.append(t1 - min(t0, due))
                 if status != 200:
                     non_200[str(status)] += 1
                     continue
@@ -206,7 +281,7 @@ async def _post_all(
         cpu0 = _cpu_s()
         started = time.perf_counter()
         deadline = started + spec.duration_s
-        await asyncio.gather(*(sender(mine) for mine in bodies))
+        await asyncio.gather(*(sender(s, mine) for s, mine in enumerate(bodies)))
         result.gen_cpu_s = _cpu_s() - cpu0
         result.window_s = max(last_answer, started) - started
     result.ended_by = "time" if stopped_by_time else "bodies"
@@ -214,13 +289,14 @@ async def _post_all(
     result.errors = dict(errors)
     if latencies:
         lat = np.array(latencies) * 1e3
-        result.latency_ms = {
-            "p50": float(np.percentile(lat, 50)),
-            "p90": float(np.percentile(lat, 90)),
-            "p99": float(np.percentile(lat, 99)),
-            "max": float(lat.max()),
-            "mean": float(lat.mean()),
-        }
+        result.latency_ms = _percentiles(lat)
+        if spec.samples:
+            result.latency_samples_ms = lat.tolist()
+    if planned:
+        lat = np.array(planned) * 1e3
+        result.latency_planned_ms = _percentiles(lat)
+        if spec.samples:
+            result.latency_planned_samples_ms = lat.tolist()
 
 
 def run_load(spec: LoadSpec, on_ready: Any = None) -> LoadResult:
@@ -228,7 +304,7 @@ def run_load(spec: LoadSpec, on_ready: Any = None) -> LoadResult:
     ``on_ready()`` (a blocking hook: e.g. wait for a go signal), then post everything and
     return the measurements. Runs in the calling process, on uvloop when available."""
     t0 = time.perf_counter()
-    bodies = encode_phase(spec)
+    bodies = encode_tenants_phase(spec) if spec.tokens else encode_phase(spec)
     result = LoadResult(
         batch_size=spec.batch_size,
         senders=spec.senders,

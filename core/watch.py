@@ -22,10 +22,9 @@ state for 30 minutes.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -34,10 +33,11 @@ import numpy.typing as npt
 
 from core import query, zones
 from core.batch import BATTERY_NONE
+from core.dayblock import KIND_EMPTY, KIND_FULL
 from core.incidents import OPEN_STATES, Incident
 from core.sla import attainment
 from core.store import Store, Tenant
-from core.times import NS_PER_MS, NS_PER_S, S_PER_HOUR, iso
+from core.times import NS_PER_MS, NS_PER_S, S_PER_HOUR, iso, slots_per_day
 
 #: a gateway incident opens after this many of its devices' heartbeats without a batch
 SILENT_HEARTBEATS = 5
@@ -208,12 +208,7 @@ def evaluate(
     ended = min(now_ns, store.blocks_complete_until_ns()) // slot_ns * slot_ns
     devices = [i for i in known if i.kind == "device"]
     open_devices = [i for i in devices if i.is_open]
-    look_from = (
-        mem.evaluated_ns - (tier.min_outage + 1) * slot_ns
-        if mem.evaluated_ns
-        else now_ns - FIRST_LOOK_NS
-    )
-    look_from = max(min([look_from, *(i.start_ns for i in open_devices)]), now_ns - MAX_LOOK_NS, 0)
+    look_from = look_back(tenant, now_ns, mem, known)
     index = {device_id: dev for dev, device_id in enumerate(ids)}
     excl = attainment.exclusions(
         store.windows(tenant.id),
@@ -275,14 +270,23 @@ def evaluate(
     by_subject: dict[str, list[Incident]] = {}
     for incident in devices:
         by_subject.setdefault(incident.subject, []).append(incident)
-    runs = query.outages(
-        store,
-        tenant.id,
-        look_from,
-        max(ended, look_from),
-        now_ns,
-        min_outage=tier.min_outage,
-        exclusions=excl,
+    # only the devices with a slot not up in the period can have a run in it: the query's
+    # walk of whole days (every device of a day still in progress is "busy") is paid for
+    # those alone, with the same runs (the query treats devices one by one)
+    candidates = _not_up(store, tenant.id, n, slot_ns, look_from, max(ended, look_from))
+    runs = (
+        query.outages(
+            store,
+            tenant.id,
+            look_from,
+            max(ended, look_from),
+            now_ns,
+            min_outage=tier.min_outage,
+            devices=candidates.tolist(),
+            exclusions=excl,
+        )
+        if len(candidates)
+        else []
     )
     for run in runs:
         if not run.ongoing and not memory.evaluated_ns:
@@ -297,11 +301,13 @@ def evaluate(
         g = gateway_incident_at(run.device, run.start_ns)
         if g is not None:
             incident.gateway_incident = g.id
-        plan.ops.append(("open", incident))
-        if not run.ongoing:  # it ended before a pass saw it (a restart, a late first pass)
+        # the op holds the incident as opened: the writer applies the close after it (an
+        # incident stored with its end already set would stay open, and be closed again by
+        # every later pass)
+        plan.ops.append(("open", replace(incident)))
+        if not run.ongoing:
             plan.ops.append(("close", incident.id, run.end_ns, "resolved"))
-            # the op's incident stays as opened; the writer applies the close to it
-            incident = dataclasses.replace(incident, end_ns=run.end_ns)
+            incident = replace(incident, end_ns=run.end_ns)
         mine.append(incident)
     # device incidents raised before their gateway's incident was known join it
     for incident in open_devices:
@@ -447,6 +453,39 @@ def _copy(memory: WatchMemory) -> WatchMemory:
     )
 
 
+def _not_up(
+    store: Store, tenant_id: int, n: int, slot_ns: int, start_ns: int, end_ns: int
+) -> npt.NDArray[np.int64]:
+    """The devices (of the first ``n``) with a slot in ``[start_ns, end_ns)`` that the day
+    blocks do not hold up (not covered, or faulted), ascending: a superset of those with a
+    down slot there (scope and exclusions only take slots away)."""
+    first, last = start_ns // slot_ns, -(-end_ns // slot_ns)
+    if end_ns <= start_ns or not n:
+        return np.zeros(0, np.int64)
+    n_slots = slots_per_day(slot_ns // NS_PER_S)
+    first_day, last_day = first // n_slots, (last - 1) // n_slots
+    blocks = {day: block for day, block, _ in store.day_blocks(tenant_id, first_day, last_day)}
+    hit = np.zeros(n, np.bool_)
+    for day in range(first_day, last_day + 1):
+        block = blocks.get(day)
+        if block is None:  # no data that day: every device is down
+            return np.arange(n, dtype=np.int64)
+        a, b = max(first - day * n_slots, 0), min(last - day * n_slots, n_slots)
+        k = min(n, block.n)
+        hit[k:] = True  # devices the block does not know
+        cov, fault = block.cov_kind[:k], block.fault_kind[:k]
+        hit[:k] |= (cov == KIND_EMPTY) | (fault == KIND_FULL)
+        up_all_day = (cov == KIND_FULL) & (fault == KIND_EMPTY)
+        partial = np.flatnonzero(~up_all_day & ~hit[:k])  # the rows to look into
+        if len(partial):
+            rows_cov, rows_fault = block.rows(partial)
+            lo = a // 8
+            up = rows_cov[:, lo : (b + 7) // 8] & ~rows_fault[:, lo : (b + 7) // 8]
+            bits = np.unpackbits(up, axis=1, bitorder="little")[:, a - 8 * lo : b - 8 * lo]
+            hit[partial[~bits.all(axis=1)]] = True
+    return np.flatnonzero(hit).astype(np.int64)
+
+
 def _in_maintenance(excl: Any, n: int, now_ns: int) -> npt.NDArray[np.bool_]:
     """The devices a maintenance window (or lifecycle ``maintenance``) covers at ``now_ns``."""
 
@@ -464,6 +503,23 @@ def _in_maintenance(excl: Any, n: int, now_ns: int) -> npt.NDArray[np.bool_]:
 
 def _indexes(devices: Mapping[str, object], index: Mapping[str, int]) -> list[int]:
     return [index[d] for d in devices if d in index]
+
+
+def look_back(
+    tenant: Tenant, now_ns: int, memory: WatchMemory, incidents: Iterable[Incident]
+) -> int:
+    """Where a pass looks back from for runs of down slots: a few slots before the last pass
+    (the first pass: a day), and back to the start of every open device incident, within
+    the longest backfill. A caller that keeps only :func:`relevant` incidents must keep
+    those reaching past this, or the pass finds their runs again as new."""
+    slot_ns = tenant.slot_s * NS_PER_S
+    look_from = (
+        memory.evaluated_ns - (tenant.tier.min_outage + 1) * slot_ns
+        if memory.evaluated_ns
+        else now_ns - FIRST_LOOK_NS
+    )
+    starts = [i.start_ns for i in incidents if i.kind == "device" and i.is_open]
+    return max(min([look_from, *starts]), now_ns - MAX_LOOK_NS, 0)
 
 
 def relevant(incidents: Iterable[Incident], look_from_ns: int) -> list[Incident]:

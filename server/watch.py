@@ -106,9 +106,10 @@ class Watcher:
             self._stored[tenant_id] = memory.to_record()
         now = time.time_ns() if now_ns is None else now_ns
         tenant = store.tenants[tenant_id]
-        slot_ns = tenant.slot_s * 1_000_000_000
-        look_from = memory.evaluated_ns - (tenant.tier.min_outage + 1) * slot_ns
-        incidents = watch.relevant(store.incidents(tenant_id), look_from)
+        # the look-back of the pass itself, which an open incident stretches: an incident
+        # that ended within it but before the last pass's slots is still needed
+        everything = store.incidents(tenant_id)
+        incidents = watch.relevant(everything, watch.look_back(tenant, now, memory, everything))
         return watch.evaluate(
             store,
             tenant,
