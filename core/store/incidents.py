@@ -37,11 +37,13 @@ class IncidentTable:
         raw = txn.get(INCIDENT_KEY.pack(tenant_id, incident_id), db=self.slab.db[b"incidents"])
         return None if raw is None else Incident.from_record(msgpack.unpackb(raw))
 
-    def all(self, txn: lmdb.Transaction, tenant_id: int) -> list[Incident]:
-        """The tenant's incidents, oldest id first."""
+    def all(self, txn: lmdb.Transaction, tenant_id: int, after: int = 0) -> list[Incident]:
+        """The tenant's incidents of ids above ``after``, oldest id first."""
+        start = INCIDENT_KEY.pack(tenant_id, after + 1) if after else None
+        prefix = TENANT_KEY.pack(tenant_id)
         return [
             Incident.from_record(msgpack.unpackb(value))
-            for _, value in prefix_scan(txn, self.slab.db[b"incidents"], TENANT_KEY.pack(tenant_id))
+            for _, value in prefix_scan(txn, self.slab.db[b"incidents"], prefix, start)
         ]
 
     def memory(self, txn: lmdb.Transaction, tenant_id: int) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import lmdb
@@ -571,10 +571,16 @@ class Store:
         with self.slab.txn() as txn:
             return self.site_table.first_gateways(txn, tenant_id, n)
 
-    def incidents(self, tenant_id: int) -> list[Incident]:
-        """The tenant's incidents, oldest first."""
+    def incidents(self, tenant_id: int, *, after: int = 0) -> list[Incident]:
+        """The tenant's incidents (of ids above ``after``), oldest first."""
         with self.slab.txn() as txn:
-            return self.incident_table.all(txn, tenant_id)
+            return self.incident_table.all(txn, tenant_id, after)
+
+    def incidents_by_id(self, tenant_id: int, ids: Iterable[int]) -> list[Incident]:
+        """The tenant's incidents of these ids, as stored now (those it has)."""
+        with self.slab.txn() as txn:
+            found = (self.incident_table.get(txn, tenant_id, i) for i in ids)
+            return [i for i in found if i is not None]
 
     def incident(self, tenant_id: int, incident_id: int) -> Incident:
         with self.slab.txn() as txn:

@@ -144,3 +144,18 @@ def test_the_first_pass_ever_raises_what_is_down_now_not_what_ended_before(fed) 
     )
     fed.run(30 * 60)
     assert [(i.subject, i.state) for i in fed.current()] == [("f", "open")]
+
+
+def test_the_evaluators_process_reads_what_changed_and_what_is_new(fed) -> None:
+    from server.watch import _incidents
+
+    fed.minutes({"gw": ["d", "e", "f"]}, 0, 9)
+    fed.minutes({"gw": ["e", "f"]}, 10, 16)
+    fed.run(16 * 60)
+    assert [i.subject for i in _incidents(fed.store, fed.tenant.id)] == ["d"]
+    fed.store.answer_incident(fed.tenant.id, 1, "acknowledge", "staff", "", ns(16 * 60 + 5))
+    fed.minutes({"gw": ["e"]}, 17, 23)
+    fed.run(23 * 60)  # f has been down 18..22
+    seen = {i.subject: i for i in _incidents(fed.store, fed.tenant.id)}
+    assert set(seen) == {"d", "f"} and seen["d"].state == "acknowledged"
+    assert [i.id for i in fed.store.incidents(fed.tenant.id, after=1)] == [seen["f"].id]
