@@ -304,6 +304,10 @@ def build_invoice(
                 f"tier {span.tier} is priced in {tiers[span.tier].currency}, the tenant in"
                 f" {currency}"
             )
+    if frames and all(span.trial for span in spans):
+        raise ValueError(
+            f"frames count only billed, non-trial days, and this month has none, not {frames}"
+        )
     days = days_in_month(year, month)
 
     base_lines: list[Line] = []

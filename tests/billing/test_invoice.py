@@ -149,6 +149,8 @@ def test_a_trial_crossing_a_month_end() -> None:
         ("tax", 1, 0, "0", 0),
     ]
     assert january.total == 0
+    with pytest.raises(ValueError, match="only billed, non-trial days"):
+        invoice(events, 2026, 1, 10, frames=1)
     # February (28 days): Feb 1-8 trial, Feb 9-28 billed (20 days, 20/28 = 5/7)
     february = invoice(events, 2026, 2, 10)
     assert rows(february) == [
