@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.billing.invoice import KINDS, build_invoice, round_half_up
-from core.billing.revenue import TenantMonths, month_end_mrr, movements, mrr_total
+from core.billing.revenue import TenantMonths, month_end_mrr, movements, mrr_total, retention
 from core.billing.subscriptions import days_in_month, history, spans, state_on
 from core.tiers import Tier
 from tests.billing.tiers import TIERS, USD_TIERS
@@ -121,3 +121,14 @@ def test_movements_reconcile_every_month_per_currency(tenants) -> None:
             assert m.end == ends[currency]
             assert min(m.new, m.reactivation, m.expansion, m.contraction, m.churn) >= 0
             assert all_ints(m.start, m.new, m.reactivation, m.expansion, m.contraction, m.churn)
+
+
+@PROPERTY
+@given(tenants=portfolio(), back=st.integers(1, 5))
+def test_gross_retention_never_exceeds_one_nor_net_retention(tenants, back) -> None:
+    for r in retention(tenants, 2026, 4, months=back).values():
+        if r.then == 0:
+            assert r.net is None and r.gross is None and r.cohort == 0
+            continue
+        assert r.gross is not None and r.net is not None
+        assert 0 <= r.gross <= 1 and r.gross <= r.net
