@@ -363,3 +363,62 @@ def support_hours(draw: st.DrawFn) -> SupportHours:
     grid = st.integers(0, MIN_PER_DAY // 15).map(lambda q: q * 15)
     a, b = draw(st.lists(grid | st.integers(0, MIN_PER_DAY), min_size=2, max_size=2, unique=True))
     return SupportHours(days, min(a, b), max(a, b))
+
+
+# --- subscriptions and fleets (core.billing) -------------------------------------------------
+
+#: Months the billing properties walk: a year end, a short February and a leap-free year.
+BILLING_MONTHS = [(2025, 11), (2025, 12), (2026, 1), (2026, 2), (2026, 3), (2026, 4)]
+
+
+@st.composite
+def subscription_events(draw: st.DrawFn, tier_names: list[str], first: Any, last: Any) -> list[Any]:
+    """A valid history of ``core.billing.subscriptions`` events between local dates ``first``
+    and ``last``: starts (with a trial now and then), changes of tier and/or term, cancels
+    and reactivations, several now and then on one date (applied in the order recorded)."""
+    from datetime import timedelta
+
+    from core.billing.subscriptions import TERMS, Cancel, Change, Start
+
+    span = (last - first).days
+    day = first + timedelta(days=draw(st.integers(0, span)))
+    events: list[Any] = []
+    plan: tuple[str, str] | None = None
+    for _ in range(draw(st.integers(1, 7))):
+        if events:
+            # a good share of events on the same date as the one before, or a day apart
+            step = draw(st.sampled_from([0, 0, 1, 1, 3, 10, 17, 30, 45]))
+            day = day + timedelta(days=step)
+            if day > last:
+                break
+        if plan is None:
+            trial = draw(st.sampled_from([0, 0, 0, 1, 14, 30, 45]))
+            tier, term = draw(st.sampled_from(tier_names)), draw(st.sampled_from(TERMS))
+            events.append(Start(day, tier, term, trial))
+            plan = (tier, term)
+        elif draw(st.integers(0, 3)) == 0:
+            events.append(Cancel(day))
+            plan = None
+        else:
+            tier = draw(st.sampled_from(tier_names))
+            term = draw(st.sampled_from(TERMS))
+            if (tier, term) == plan:
+                continue
+            which = draw(st.integers(0, 2))
+            if which == 0 and tier != plan[0]:
+                events.append(Change(day, tier=tier))
+                plan = (tier, plan[1])
+            elif which == 1 and term != plan[1]:
+                events.append(Change(day, term=term))
+                plan = (plan[0], term)
+            else:
+                events.append(Change(day, tier=tier, term=term))
+                plan = (tier, term)
+    return events
+
+
+#: A month's fleet: billable devices (bracket edges often), frames, attainment, tax rate.
+BILLABLE_DEVICES = st.sampled_from([0, 1, 99, 100, 101, 500, 1000, 1001]) | st.integers(0, 12_000)
+FRAMES = st.sampled_from([0, 999, 1000, 1001, 5_000_000, 5_000_001]) | st.integers(0, 10**10)
+ATTAINMENT = st.none() | st.fractions(min_value=90, max_value=100, max_denominator=100_000)
+TAX_RATES = st.sampled_from(["0", "7.5", "19", "20", "8.875", "100"])
