@@ -72,6 +72,9 @@ class WatchMemory:
     sla_checked_ns: int = 0
     #: the pass time last stored
     stored_ns: int = 0
+    #: when the watching of the tenant began (its first pass): runs that ended before it
+    #: are history, not news, and raise nothing, in that pass or any later one
+    began_ns: int = 0
     #: each device's state at the last pass (a code of LABELS), in memory only
     states: npt.NDArray[np.int8] = field(
         default_factory=lambda: np.zeros(0, np.int8), compare=False
@@ -85,6 +88,7 @@ class WatchMemory:
             "alerts": self.alerts,
             "changes": self.changes,
             "flapping": self.flapping,
+            "began_ns": self.began_ns,
         }
 
     @classmethod
@@ -97,6 +101,7 @@ class WatchMemory:
             changes={k: list(v) for k, v in record.get("changes", {}).items()},
             flapping=dict(record.get("flapping", {})),
             stored_ns=record.get("evaluated_ns", 0),
+            began_ns=record.get("began_ns", 0),
         )
 
 
@@ -144,6 +149,8 @@ def evaluate(
     writer knows them since ``started_ns``."""
     plan = Plan(tenant.id, now_ns, memory=_copy(memory))
     mem = plan.memory
+    if not mem.began_ns:
+        mem.began_ns = now_ns
     known = list(incidents)
     slot_ns = tenant.slot_s * NS_PER_S
     tier = tenant.tier
@@ -289,8 +296,8 @@ def evaluate(
         else []
     )
     for run in runs:
-        if not run.ongoing and not memory.evaluated_ns:
-            continue  # the watching begins: what ended before it is history, not news
+        if not run.ongoing and run.end_ns <= mem.began_ns:
+            continue  # it ended before the watching began: history, not news
         device_id = ids[run.device]
         mine = by_subject.setdefault(device_id, [])
         if any(
@@ -426,8 +433,13 @@ def evaluate(
             del mem.alerts[key]
             plan.events.append(("alert.resolved", _alert(rule, subject, was)))
     mem.evaluated_ns = now_ns
-    kept = (mem.alerts, mem.changes, mem.flapping)
-    if plan.changes_anything or kept != (memory.alerts, memory.changes, memory.flapping):
+    kept = (mem.alerts, mem.changes, mem.flapping, mem.began_ns)
+    if plan.changes_anything or kept != (
+        memory.alerts,
+        memory.changes,
+        memory.flapping,
+        memory.began_ns,
+    ):
         mem.stored_ns = now_ns
     return plan
 
@@ -449,6 +461,7 @@ def _copy(memory: WatchMemory) -> WatchMemory:
         dict(memory.flapping),
         memory.sla_checked_ns,
         memory.stored_ns,
+        memory.began_ns,
         memory.states,
     )
 

@@ -144,6 +144,10 @@ def test_the_first_pass_ever_raises_what_is_down_now_not_what_ended_before(fed) 
     )
     fed.run(30 * 60)
     assert [(i.subject, i.state) for i in fed.current()] == [("f", "open")]
+    # nor later, when f's open incident stretches the look-back over d's old run
+    fed.minutes({"gw": ["e"]}, 30, 31)
+    assert fed.run(32 * 60).ops == []
+    assert [(i.subject, i.state) for i in fed.current()] == [("f", "open")]
 
 
 def test_the_evaluators_process_reads_what_changed_and_what_is_new(fed) -> None:
