@@ -12,6 +12,7 @@ from core.errors import MAX_ERRORS, REJECT_CODES, REJECT_NUMBER, REJECT_REASONS,
 from core.times import NS_PER_S
 
 R_CAP = REJECT_NUMBER["device_cap"]
+R_CLOSED = REJECT_NUMBER["ts_closed_month"]
 
 #: ``battery`` column value when the frame carried none (valid values are 0..1000, 0.1 %).
 BATTERY_NONE = -1
@@ -251,4 +252,42 @@ def _with_devices(batch: Batch, final: list[int]) -> Batch:
         batch.battery[keep],
         batch.rssi[keep],
         batch.fw[keep],
+    )
+
+
+def reject_before(batch: Batch, closed_before_ns: int) -> Batch:
+    """``batch`` with its accepted frames before ``closed_before_ns`` rejected as
+    ``ts_closed_month`` (their warnings dropped), as decoding against that cut would have:
+    for a commit that finds a month closed since the batch was decoded. New devices left
+    without a frame are dropped from ``new_ids``, so the commit creates none for them."""
+    keep = batch.ts >= closed_before_ns
+    if keep.all():
+        return batch
+    reasons, warnings_mask = batch.reasons.copy(), batch.warnings_mask.copy()
+    closed = np.flatnonzero(reasons == 0)[~keep]
+    reasons[closed] = R_CLOSED
+    warnings_mask[closed] = 0
+    dev = batch.dev[keep]
+    new_ids = batch.new_ids
+    if new_ids:
+        new = dev >= NEW_DEVICE
+        used = np.unique(dev[new] - NEW_DEVICE)
+        renumber = np.full(len(new_ids), -1, np.int64)
+        renumber[used] = np.arange(len(used))
+        dev = dev.copy()
+        dev[new] = (renumber[dev[new] - NEW_DEVICE] + NEW_DEVICE).astype(np.uint32)
+        new_ids = [new_ids[int(k)] for k in used]
+    return Batch(
+        batch.gateway,
+        batch.seq,
+        batch.sent_at_ns,
+        reasons,
+        warnings_mask,
+        dev,
+        batch.ts[keep],
+        batch.status[keep],
+        batch.battery[keep],
+        batch.rssi[keep],
+        batch.fw[keep],
+        new_ids,
     )

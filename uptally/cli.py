@@ -10,8 +10,12 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
 
 from core import __version__, query, support, zones
+from core.billing.export import invoice_json, invoices_csv
+from core.billing.subscriptions import Cancel, Change, Start
 from core.fleet import demo_batches
 from core.rollup import ENGINE
 from core.sla import attainment
@@ -727,6 +731,188 @@ def _register_webhooks(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("--config", help="TOML file of uptally serve (its data and plans)")
 
 
+def _date(text: str) -> date:
+    """An argparse type: a local date, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a date YYYY-MM-DD, not {text!r}") from None
+
+
+def _month(text: str) -> tuple[int, int]:
+    try:
+        return zones.parse_month(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_subscription(args: argparse.Namespace) -> int:
+    """``subscription start|change|cancel``: record one dated event of a tenant."""
+    if args.action == "start":
+        if args.tier is None:
+            raise UsageError("subscription start needs --tier")
+        event: Start | Change | Cancel = Start(
+            args.on, args.tier, args.term or "monthly", args.trial_days or 0
+        )
+    elif args.action == "change":
+        if args.trial_days is not None:
+            raise UsageError("--trial-days goes with start only")
+        event = Change(args.on, args.tier, args.term)
+    else:
+        if args.tier or args.term or args.trial_days is not None:
+            raise UsageError("cancel takes only --on")
+        event = Cancel(args.on)
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        try:
+            store.add_subscription_event(tenant.id, event, _by())
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        _print_subscription(store, tenant)
+    return 0
+
+
+def _print_subscription(store: Store, tenant: Tenant) -> None:
+    records = store.subscription_records(tenant.id)
+    if not records:
+        print(f"{tenant.name}: no subscription")
+    else:
+        print(f"{tenant.name} ({tenant.tz}, {tenant.currency}):")
+    for record in records:
+        what = {
+            "start": f"start {record['tier']}, {record['term']}"
+            + (f", {record['trial_days']} trial days" if record["trial_days"] else ""),
+            "change": "change to "
+            + ", ".join(str(v) for v in (record["tier"], record["term"]) if v is not None),
+            "cancel": "cancel (last billed day the day before)",
+        }[record["kind"]]
+        when = zones.iso_local(record["recorded_ns"], tenant.tz)
+        print(f"  {record['on']}  {what}  (recorded {when} by {record['by'] or '?'})")
+
+
+def cmd_subscription_show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        _print_subscription(store, _tenant_of(store, args.tenant))
+    return 0
+
+
+def _invoice_line(record: dict[str, Any]) -> str:
+    shown = "n/a" if record["attainment"] is None else f"{record['attainment']} %"
+    return (
+        f"{record['number']}  {record['tenant_name']}  {record['month']}  "
+        f"total {record['total']} {record['currency']} (tax {record['tax']})  "
+        f"{record['billable_devices']} devices, {record['frames']} frames, attainment {shown}"
+    )
+
+
+def cmd_close_month(args: argparse.Namespace) -> int:
+    year, month = _month(args.month)
+    with _store(args) as store:
+        try:
+            issued = store.close_month(year, month, prefix=args.prefix)
+        except ValueError as exc:
+            raise CommandError(f"cannot close {args.month}: {exc}") from exc
+        if not issued:
+            closed = store.closed_months().get(args.month)
+            if closed is not None:
+                print(
+                    f"{args.month} was closed already, at "
+                    f"{zones.iso_local(closed['closed_ns'], 'UTC')}: "
+                    f"{len(closed['numbers'])} invoices; nothing issued"
+                )
+                return 0
+    print(f"{args.month} closed: {len(issued)} invoices issued")
+    for record in issued:
+        print(f"  {_invoice_line(record)}")
+    return 0
+
+
+def cmd_invoice_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenant = _tenant_of(store, args.tenant)
+        found = store.invoices(tenant.id)
+    if not found:
+        print(f"no invoices for {tenant.name}")
+    for record in found:
+        print(_invoice_line(record))
+    return 0
+
+
+def cmd_invoice_show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        try:
+            record = store.invoice(args.number)
+        except KeyError:
+            raise CommandError(f"no invoice {args.number!r}") from None
+    sys.stdout.write(invoices_csv([record]) if args.csv else invoice_json(record))
+    return 0
+
+
+def cmd_invoice_export(args: argparse.Namespace) -> int:
+    year, month = _month(args.month)
+    with _store(args) as store:
+        if args.month not in store.closed_months():
+            raise CommandError(f"{args.month} is not closed (uptally close-month {args.month})")
+        records = store.month_invoices(year, month)
+    text = invoices_csv(records)
+    try:
+        with open(args.csv, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.csv}: {exc.strerror}") from exc
+    print(f"{len(records)} invoices of {args.month} written to {args.csv}")
+    return 0
+
+
+def _register_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``uptally subscription ...``, ``uptally close-month`` and ``uptally invoice ...``."""
+    subscription = sub.add_parser(
+        "subscription", help="tenants' subscriptions: dated start, change, cancel"
+    ).add_subparsers(dest="action", required=True)
+    events = []
+    for action, text in (
+        ("start", "start (or reactivate) a subscription on a local date"),
+        ("change", "a new tier and/or term from 00:00 local of a date"),
+        ("cancel", "end a subscription: the last billed day is the day before --on"),
+    ):
+        p = subscription.add_parser(action, help=text)
+        p.add_argument("tenant")
+        p.add_argument("--on", type=_date, required=True, help="local date, YYYY-MM-DD")
+        p.add_argument("--tier", help="the tier's name (start: required)")
+        p.add_argument("--term", choices=["monthly", "annual"], help="start: default monthly")
+        p.add_argument("--trial-days", type=int, help="start: free days from --on (default 0)")
+        p.set_defaults(func=cmd_subscription)
+        events.append(p)
+    sshow = subscription.add_parser("show", help="a tenant's subscription events")
+    sshow.add_argument("tenant")
+    sshow.set_defaults(func=cmd_subscription_show)
+    close = sub.add_parser(
+        "close-month", help="issue a month's invoices and close it (frames in it are refused)"
+    )
+    close.add_argument("month", help="YYYY-MM, each tenant's local month")
+    close.add_argument("--prefix", default="INV", help="of the invoice numbers (default INV)")
+    close.set_defaults(func=cmd_close_month)
+    invoice = sub.add_parser("invoice", help="issued invoices").add_subparsers(
+        dest="action", required=True
+    )
+    ilist = invoice.add_parser("list", help="a tenant's invoices, in issue order")
+    ilist.add_argument("tenant")
+    ilist.set_defaults(func=cmd_invoice_list)
+    ishow = invoice.add_parser("show", help="one invoice as JSON (--csv: as CSV)")
+    ishow.add_argument("number")
+    ishow.add_argument("--csv", action="store_true")
+    ishow.set_defaults(func=cmd_invoice_show)
+    iexport = invoice.add_parser("export", help="a closed month's invoices as one CSV file")
+    iexport.add_argument("month", help="YYYY-MM")
+    iexport.add_argument("--csv", required=True, metavar="FILE")
+    iexport.set_defaults(func=cmd_invoice_export)
+    for p in (*events, sshow, close, ilist, ishow, iexport):  # the store serve would open
+        p.add_argument(
+            "--data", help="store directory (default: UPTALLY_DATA, the config's data, else data)"
+        )
+        p.add_argument("--config", help="TOML file of uptally serve (its data and tiers)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="uptally", description=__doc__)
     parser.add_argument("--version", action="version", version=f"uptally {__version__}")
@@ -876,6 +1062,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func=cmd_token_list
     )
     _register_webhooks(sub)
+    _register_billing(sub)
     for p in (
         info,
         dashboard,

@@ -8,7 +8,8 @@
   ``firmware``, ``gateways``, ``gateway_ids``), :mod:`~core.store.log` (``log``, ``dedupe``,
   ``dedupe_age``), :mod:`~core.store.checkpoints` (``days``, ``daystats``, ``devstate``,
   the checkpoint's cut in ``meta``) and :mod:`~core.store.outbox` (``endpoints``, ``events``,
-  ``deliveries``, ``pending_deliveries``: the webhook outbox).
+  ``deliveries``, ``pending_deliveries``: the webhook outbox) and :mod:`~core.store.billing`
+  (``subscriptions``, ``invoices``, ``invoice_numbers``, ``closed_months``, ``month_mrr``).
 * :class:`Store` (:mod:`core.store.store`) composes them: the writes that span tables
   (commit, checkpoint, registration) are its, and it is what the server, the dashboard and
   the CLI use.

@@ -59,6 +59,12 @@ DELIVERY_KEY = struct.Struct(">Q")
 QUARTER_KEY = struct.Struct(">II")
 #: (tenant, incident id): ``incidents``
 INCIDENT_KEY = struct.Struct(">II")
+#: (tenant, n from 1): ``subscriptions``, a tenant's events in the order recorded
+SUBSCRIPTION_KEY = struct.Struct(">II")
+#: (year of issue, seq from 1): ``invoices``, in issue order
+INVOICE_KEY = struct.Struct(">HI")
+#: (tenant, local year * 100 + month): ``month_mrr``
+MONTH_MRR_KEY = struct.Struct(">II")
 #: log sequence number: ``log``
 LOG_KEY = struct.Struct(">Q")
 #: an id or index stored as a value (``tenant_names``, ``device_ids``, ``gateway_ids``,

@@ -23,23 +23,33 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import lmdb
 import numpy as np
 import numpy.typing as npt
 
-from core import ingest
-from core.batch import Batch, admit_new_devices
+from core import ingest, zones
+from core.batch import QUARTER_NS, Batch, admit_new_devices, reject_before
+from core.billing import subscriptions
+from core.billing.invoice import build_invoice, invoice_number
+from core.billing.revenue import TenantMonths, month_end_mrr
+from core.billing.subscriptions import Event as SubscriptionEvent
+from core.billing.subscriptions import History
 from core.dayblock import BitmapBlock, DayDelta
 from core.incidents import Incident
 from core.rollup import Rollup, RollupPy
 from core.sla.history import LifecycleEntry, SiteHistory, check_transition
 from core.sla.windows import Window
+from core.store.billing import BillingTable, event_of, event_record
 from core.store.checkpoints import (
     CheckpointTable,
     Drained,
@@ -54,7 +64,14 @@ from core.store.lifecycle import FirmwareNow, LifecycleTable
 from core.store.log import CommitResult, LogTable
 from core.store.outbox import OutboxTable
 from core.store.sites import SiteTable, check_site
-from core.store.slab import DEDUPE_KEY, GATEWAY_KEY, TENANT_KEY, Slab, StoreError, prefix_scan
+from core.store.slab import (
+    DEDUPE_KEY,
+    GATEWAY_KEY,
+    TENANT_KEY,
+    Slab,
+    StoreError,
+    prefix_scan,
+)
 from core.store.tenants import (
     Tenant,
     TenantTable,
@@ -81,6 +98,12 @@ from core.webhooks import (
 )
 
 SCHEMA_VERSION = 1
+
+#: what an invoice number's prefix may be (``INV``, ``ACME-EU``)
+PREFIX = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
+#: test hook: seconds the close sleeps inside its transaction after its first invoice (so a
+#: crash test can kill it there); never set outside tests
+CLOSE_PAUSE_ENV = "UPTALLY_TEST_CLOSE_PAUSE_S"
 
 
 class Store:
@@ -119,6 +142,11 @@ class Store:
         b"incidents",
         b"watch",
         b"frame_quarters",
+        b"subscriptions",
+        b"invoices",
+        b"invoice_numbers",
+        b"closed_months",
+        b"month_mrr",
     )
 
     def __init__(
@@ -157,6 +185,11 @@ class Store:
         self.outbox_table = OutboxTable(self.slab)
         self.incident_table = IncidentTable(self.slab)
         self.frame_table = FrameCountTable(self.slab)
+        self.billing_table = BillingTable(self.slab)
+        #: the writer's copy of each tenant's STORED ``closed_before_ns``, as of the
+        #: ``tenant_changes`` count ``_cuts_seen`` (a commit rereads them when it moved)
+        self._cuts: dict[int, int] = {}
+        self._cuts_seen = -1
         #: per tenant, each gateway's last accepted batch (ns), and the first batch after a
         #: silence of a heartbeat or more: the writer's, since this store opened
         self.gateway_seen: dict[int, dict[str, int]] = {}
@@ -711,6 +744,273 @@ class Store:
 
         return self.slab.write(work)
 
+    # --- billing ---------------------------------------------------------------------------
+
+    def _stored_tenant(self, txn: lmdb.Transaction, tenant_id: int) -> Tenant:
+        """The tenant as stored now (another process may have changed or closed it)."""
+        raw = txn.get(TENANT_KEY.pack(tenant_id), db=self.slab.db[b"tenants"])
+        if raw is None:
+            raise UnknownTenant(tenant_id)
+        return Tenant.from_record(tenant_id, bytes(raw), self.tenant_table.tiers)
+
+    def _history(self, txn: lmdb.Transaction, tenant: Tenant) -> History:
+        records = self.billing_table.event_records(txn, tenant.id)
+        return History(tenant.currency, tuple(event_of(r) for r in records))
+
+    def subscription(self, tenant_id: int) -> History:
+        """The tenant's subscription history, as recorded (checked for order and shape; its
+        tiers are those named when each event was recorded)."""
+        tenant = self.tenant(tenant_id)
+        with self.slab.txn() as txn:
+            return self._history(txn, tenant)
+
+    def subscription_records(self, tenant_id: int) -> list[dict[str, Any]]:
+        """The tenant's events as stored: kind, on, tier, term, trial_days, recorded_ns, by."""
+        self.tenant(tenant_id)
+        with self.slab.txn() as txn:
+            return self.billing_table.event_records(txn, tenant_id)
+
+    def add_subscription_event(
+        self, tenant_id: int, event: SubscriptionEvent, by: str = "", now_ns: int | None = None
+    ) -> History:
+        """Record a ``Start``, ``Change`` or ``Cancel`` after the tenant's last event; returns
+        the history with it. A ValueError says why not: the rules of
+        :func:`core.billing.subscriptions.history` (order, tiers of the tenant's currency),
+        or a date in a month of the tenant that is closed (its invoices are issued)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        tiers = self.tenant_table.tiers
+
+        def work(txn: lmdb.Transaction) -> History:
+            tenant = self._stored_tenant(txn, tenant_id)
+            if not isinstance(event.on, date) or type(event.on) is not date:
+                raise ValueError(f"on must be a local date, not {event.on!r}")
+            day_start = zones.day_bounds(event.on, tenant.tz)[0]
+            if day_start < tenant.closed_before_ns:
+                year, month = event.on.year, event.on.month
+                raise ValueError(
+                    f"{event.on} lies in {year:04d}-{month:02d}, closed for {tenant.name}: its"
+                    " invoices are issued (months up to"
+                    f" {zones.iso_local(tenant.closed_before_ns, tenant.tz)} are closed)"
+                )
+            result = self._history(txn, tenant).then(event, tiers)
+            self.billing_table.add_event(txn, tenant_id, event_record(event, by, now_ns))
+            return result
+
+        return self.slab.write(work)
+
+    def close_month(
+        self, year: int, month: int, now_ns: int | None = None, prefix: str = "INV"
+    ) -> list[dict[str, Any]]:
+        """Issue the invoices of local month ``year``-``month`` for every tenant that had a
+        billed or trial day in it, in tenant creation (id) order, numbered
+        ``<prefix>-<year of issue>-<seq>`` with seq gapless per year of issue across all
+        tenants; keep each one's month-end MRR; close the month for every tenant (frames in
+        it are then rejected ``ts_closed_month``, by every engine and process). All of it in
+        ONE write transaction: a crash leaves none of it or all, and a rerun issues the same.
+        Returns the invoice records issued; ``[]`` when the month was closed already.
+
+        A ValueError (nothing written) unless the month has ended in every tenant's zone and
+        the last checkpoint's cut (``blocks_complete_until_ns``) lies past every tenant's
+        month end. Holds the store's write lock while it computes: a server beside it waits
+        with its commits until the close is done (so no frame slips in between the figures
+        and the cut)."""
+        from core import query  # core.query and core.sla import the store
+        from core.sla.attainment import month_sla
+
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if not PREFIX.fullmatch(prefix):
+            raise ValueError(f"prefix must be 1-16 of A-Z, 0-9 and -, not {prefix!r}")
+        label = f"{year:04d}-{month:02d}"
+        issue_year = zones.local_date(now_ns, "UTC").year
+        tiers = self.tenant_table.tiers
+        pause_s = float(os.environ.get(CLOSE_PAUSE_ENV, "0") or 0)
+        self.refresh_tenants()  # tenants another process added
+        table = self.billing_table
+
+        def work(txn: lmdb.Transaction) -> list[dict[str, Any]]:
+            if table.closed(txn, year, month) is not None:
+                return []
+            tenants = [self._stored_tenant(txn, tid) for tid in sorted(self.tenants)]
+            ends = {t.id: zones.month_bounds(year, month, t.tz) for t in tenants}
+            for tenant in tenants:
+                end_ns = ends[tenant.id][1]
+                if now_ns < end_ns:
+                    raise ValueError(
+                        f"{label} has not ended for {tenant.name} ({tenant.tz}): it ends at"
+                        f" {zones.iso_local(end_ns, tenant.tz)}; close it after that"
+                    )
+            cut_ns = self.blocks_complete_until_ns()
+            last_end = max((end for _, end in ends.values()), default=0)
+            if cut_ns < last_end:
+                raise ValueError(
+                    f"the last checkpoint folded frames up to {zones.iso_local(cut_ns, 'UTC')},"
+                    f" before {label} ended in every zone ({zones.iso_local(last_end, 'UTC')}):"
+                    " wait for the server's next checkpoint (checkpoint_interval_s) and close"
+                    " it again"
+                )
+            seq = table.last_seq(txn, issue_year)
+            issued: list[dict[str, Any]] = []
+            for tenant in tenants:
+                start_ns, end_ns = ends[tenant.id]
+                subscription = self._history(txn, tenant)
+                billed = subscriptions.spans(subscription, year, month)
+                if billed:
+                    devices = query.billable_devices(self, tenant.id, start_ns, end_ns)
+                    frames = sum(
+                        self.frame_table.count(
+                            txn,
+                            tenant.id,
+                            zones.day_bounds(span.first, tenant.tz)[0],
+                            zones.day_bounds(span.last, tenant.tz)[1],
+                        )
+                        for span in billed
+                        if not span.trial
+                    )
+                    if billed[-1].tier not in tiers:
+                        raise ValueError(
+                            f"{tenant.name}: its tier {billed[-1].tier!r} of {label} is no"
+                            " longer defined; restore it in the tiers file to close the month"
+                        )
+                    sla = month_sla(self, tenant, year, month, now_ns, tier=tiers[billed[-1].tier])
+                    invoice = build_invoice(
+                        billed,
+                        tiers,
+                        billable_devices=len(devices),
+                        frames=frames,
+                        attainment=sla.attainment,
+                        tax_rate=Decimal(tenant.tax_rate),
+                        currency=tenant.currency,
+                    )
+                    seq += 1
+                    number = invoice_number(prefix, issue_year, seq)
+                    ids = self.device_ids(tenant.id)
+                    record = {
+                        "number": number,
+                        "tenant": tenant.id,
+                        "tenant_name": tenant.name,
+                        "display_name": tenant.display_name or tenant.name,
+                        "zone": tenant.tz,
+                        "issued_ns": now_ns,
+                        **invoice.to_json(),
+                        "spans": [
+                            {
+                                "first": s.first.isoformat(),
+                                "last": s.last.isoformat(),
+                                "tier": s.tier,
+                                "term": s.term,
+                                "trial": s.trial,
+                            }
+                            for s in billed
+                        ],
+                        "computed_from": {
+                            "billable_devices": [ids[int(d)] for d in devices],
+                            "frames": frames,
+                            "attainment_exact": None
+                            if sla.attainment is None
+                            else str(sla.attainment),
+                            "up": sla.up,
+                            "down": sla.down,
+                            "excluded": sla.excluded,
+                            "blocks_complete_until_ns": cut_ns,
+                        },
+                    }
+                    table.put_invoice(txn, issue_year, seq, tenant.id, record)
+                    issued.append(record)
+                    if pause_s and len(issued) == 1:
+                        print(f"close-month: paused after {number}", file=sys.stderr, flush=True)
+                        time.sleep(pause_s)
+                    state = subscriptions.state_on(
+                        subscription, date(year, month, subscriptions.days_in_month(year, month))
+                    )
+                    mrr = month_end_mrr(subscription, tiers, year, month, len(devices))
+                    table.put_mrr(
+                        txn,
+                        tenant.id,
+                        year,
+                        month,
+                        {
+                            "mrr": mrr,
+                            "currency": tenant.currency,
+                            "devices": len(devices),
+                            "tier": None if state is None else state.tier,
+                            "term": None if state is None else state.term,
+                        },
+                    )
+                if end_ns > tenant.closed_before_ns:
+                    tenant.closed_before_ns = end_ns
+                    txn.put(
+                        TENANT_KEY.pack(tenant.id), tenant.to_record(), db=self.slab.db[b"tenants"]
+                    )
+            table.put_closed(
+                txn,
+                year,
+                month,
+                {
+                    "closed_ns": now_ns,
+                    "prefix": prefix,
+                    "numbers": [r["number"] for r in issued],
+                },
+            )
+            self.tenant_table.bump_changes(txn)
+            return issued
+
+        issued = self.slab.write(work)
+        self.refresh_tenants()  # the new cuts, in this process's tenants
+        return issued
+
+    def invoices(self, tenant_id: int) -> list[dict[str, Any]]:
+        """The tenant's issued invoices, in issue order."""
+        self.tenant(tenant_id)
+        with self.slab.txn() as txn:
+            return self.billing_table.tenant_invoices(txn, tenant_id)
+
+    def invoice(self, number: str) -> dict[str, Any]:
+        """The issued invoice of this number; a KeyError if there is none."""
+        parts = number.rsplit("-", 2)
+        if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+            raise KeyError(number)
+        year, seq = int(parts[1]), int(parts[2])
+        if not (0 <= year <= 0xFFFF and 0 <= seq < 2**32):
+            raise KeyError(number)
+        with self.slab.txn() as txn:
+            found = self.billing_table.invoice_at(txn, year, seq)
+        if found is None or found["number"] != number:
+            raise KeyError(number)
+        return found
+
+    def month_invoices(self, year: int, month: int) -> list[dict[str, Any]]:
+        """The invoices the close of ``year``-``month`` issued, in issue order ([] when the
+        month is not closed, or closed with none)."""
+        with self.slab.txn() as txn:
+            closed = self.billing_table.closed(txn, year, month)
+            if closed is None:
+                return []
+            out = []
+            for number in closed["numbers"]:
+                _, y, n = number.rsplit("-", 2)
+                found = self.billing_table.invoice_at(txn, int(y), int(n))
+                if found is not None:
+                    out.append(found)
+            return out
+
+    def closed_months(self) -> dict[str, dict[str, Any]]:
+        """Every closed month (``"YYYY-MM"``) with its close: closed_ns, prefix, numbers."""
+        with self.slab.txn() as txn:
+            return dict(self.billing_table.closed_months(txn))
+
+    def kept_mrr(self, tenant_id: int) -> TenantMonths:
+        """The tenant's month-end MRR and billable devices kept with its closed months (a
+        month absent: MRR 0), for :mod:`core.billing.revenue`'s portfolio figures."""
+        tenant = self.tenant(tenant_id)
+        with self.slab.txn() as txn:
+            kept = self.billing_table.kept_mrr(txn, tenant_id)
+        return TenantMonths(
+            tenant.name,
+            tenant.currency,
+            {key: value["mrr"] for key, value in kept.items()},
+            {key: value["devices"] for key, value in kept.items()},
+        )
+
     # --- ingest ----------------------------------------------------------------------------
 
     def commit(
@@ -747,6 +1047,7 @@ class Store:
             results: list[CommitResult] = []
             seen: dict[bytes, CommitResult] = {}
             quarters: dict[int, dict[int, int]] = {}  # per tenant: frames per quarter hour
+            cuts = self._stored_cuts(txn)
             record: list[bytes] = []  # the group's accepted frames: one log record
             for tenant_id, batch in group:
                 dedupe = None  # (key, gateway id, seq) of a batch with a seq
@@ -772,6 +1073,11 @@ class Store:
                         )
                         admitted.append(None)
                         continue
+                cut = cuts.get(tenant_id, 0)
+                if cut and batch.accepted and min(batch.quarter_counts()) * QUARTER_NS < cut:
+                    # decoded before a close (by another process) that this commit's
+                    # transaction sees: judged again against the stored cut
+                    batch = reject_before(batch, cut)
                 pending = new_devices.setdefault(tenant_id, {})
                 known = len(pending)
                 batch = admit_new_devices(self.rollups[tenant_id], batch, pending)
@@ -827,6 +1133,23 @@ class Store:
                 self.gateway_resumed.setdefault(tenant_id, {})[batch.gateway] = now_ns
             seen[batch.gateway] = now_ns
         return results
+
+    def _stored_cuts(self, txn: lmdb.Transaction) -> dict[int, int]:
+        """Each tenant's ``closed_before_ns`` as stored, read in the commit's transaction: a
+        month closed by another process (the CLI beside the server) binds every commit after
+        it, whatever the cut the batch was decoded with. One read of the ``tenant_changes``
+        counter per group; the records only when it moved."""
+        changes = self.tenant_table.changes(txn)
+        if changes != self._cuts_seen:
+            cuts = {}
+            for key, value in txn.cursor(db=self.slab.db[b"tenants"]):
+                tenant_id = TENANT_KEY.unpack(key)[0]
+                cuts[tenant_id] = Tenant.from_record(tenant_id, bytes(value)).closed_before_ns
+                known = self.tenants.get(tenant_id)
+                if known is not None and cuts[tenant_id] > known.closed_before_ns:
+                    known.closed_before_ns = cuts[tenant_id]  # later decodes reject them early
+            self._cuts, self._cuts_seen = cuts, changes
+        return self._cuts
 
     def _firmware_changes(
         self,

@@ -175,6 +175,11 @@ class TenantTable:
     def _changed(self, txn: lmdb.Transaction) -> None:
         txn.put(CHANGES_KEY, META_U64.pack(self.changes(txn) + 1), db=self.slab.db[b"meta"])
 
+    def bump_changes(self, txn: lmdb.Transaction) -> None:
+        """Count a write of tenant records made in ``txn`` outside this table (month close),
+        so that other processes read them again."""
+        self._changed(txn)
+
     def tier(self, plan: str) -> Tier:
         return tier_of(self.tiers, plan)
 
