@@ -13,7 +13,7 @@ import uvloop
 from aiohttp import web
 
 from core.store import Store
-from server import api, hooks, incidents, sla
+from server import api, billing, hooks, incidents, sla
 from server.config import Config
 from server.errors import error_middleware
 from server.ingest import ingest
@@ -126,6 +126,13 @@ def create_app(config: Config) -> web.Application:
     app.router.add_post("/v1/tenants/{tenant}/incidents/{incident}/resolve", incidents.resolve)
     app.router.add_get("/v1/tenants/{tenant}/alert-rules", incidents.alert_rules)
     app.router.add_put("/v1/tenants/{tenant}/alert-rules", incidents.set_alert_rules)
+    app.router.add_get("/v1/tenants/{tenant}/subscription", billing.subscription)
+    app.router.add_post("/v1/tenants/{tenant}/subscription", billing.add_subscription_event)
+    app.router.add_post("/v1/months/{month}/close", billing.close_month)
+    app.router.add_get("/v1/tenants/{tenant}/invoices", billing.invoices)
+    app.router.add_get("/v1/tenants/{tenant}/invoices/{number}", billing.invoice)
+    app.router.add_get("/v1/revenue", billing.revenue)
+    app.router.add_get("/v1/what-if", billing.what_if)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/v1/openapi.json", openapi)

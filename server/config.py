@@ -24,8 +24,19 @@ Every setting is documented in ``docs/operations.md``. Example::
     timeout_s = 10.0
     max_attempts = 8
 
+    [billing]
+    invoice_prefix = "INV"
+
+    [revenue]
+    arr_multiple = "5"   # a decimal string or an integer, never a float
+
+    [costs]              # core.billing.revenue.parse_costs; none: costs are not known
+    currency = "USD"
+    per_device_month = "12.5"
+
 ``[tiers.NAME]`` (or its older name ``[plans.NAME]``) and ``[upstream]`` are read by
-:func:`core.tiers.parse_catalog`, which names the bad key of a refused file.
+:func:`core.tiers.parse_catalog`, ``[costs]`` by :func:`core.billing.revenue.parse_costs`;
+each names the bad key of a refused file.
 """
 
 from __future__ import annotations
@@ -39,8 +50,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from core.billing.revenue import CostModel, parse_costs
 from core.ingest import Limits
-from core.tiers import DEFAULT_TIERS, KINDS, Catalog, Tier, parse_catalog, table, tier_of, typed
+from core.store.store import PREFIX
+from core.tiers import (
+    DEFAULT_TIERS,
+    KINDS,
+    Catalog,
+    Tier,
+    decimal_of,
+    parse_catalog,
+    table,
+    tier_of,
+    typed,
+)
 from core.times import S_PER_DAY
 from core.webhooks import BACKOFF_S, MAX_ATTEMPTS, TIMEOUT_S
 
@@ -77,6 +100,14 @@ class Config:
     webhook_backoff_s: float = float(BACKOFF_S)
     webhook_timeout_s: float = float(TIMEOUT_S)
     webhook_max_attempts: int = MAX_ATTEMPTS
+    #: ``[billing]``: the prefix of the invoice numbers a close issues (``uptally
+    #: close-month --config`` and ``POST /v1/months/{YYYY-MM}/close`` without one)
+    invoice_prefix: str = "INV"
+    #: ``[revenue]``: valuation = ARR x this multiple (a decimal, never a float)
+    arr_multiple: Decimal = Decimal(5)
+    #: ``[costs]``: what serving costs (``parse_costs``); None when the file gives none, and
+    #: the revenue figures then have no cost or margin
+    costs: CostModel | None = None
 
     def tier(self, name: str) -> Tier:
         return tier_of(self.tiers, name)
@@ -95,6 +126,7 @@ class Config:
     def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
         """Defaults, then the TOML file's values, then ``UPTALLY_<NAME>`` variables."""
         values: dict[str, Any] = {}
+        money: dict[str, Any] = {}  # [billing], [revenue], [costs]: checked as parsed
         catalog = Catalog()
         if path:
             with open(path, "rb") as file:
@@ -108,6 +140,9 @@ class Config:
                 "tiers",
                 "upstream",
                 "webhooks",
+                "billing",
+                "revenue",
+                "costs",
             }
             unknown = set(doc) - sections
             if unknown:
@@ -115,6 +150,10 @@ class Config:
             for section in ("server", "ingest", "store", "watch"):
                 values.update(table(section, doc.get(section, {})))
             values.update(_webhooks(table("webhooks", doc.get("webhooks", {}))))
+            money.update(_billing(table("billing", doc.get("billing", {}))))
+            money.update(_revenue(table("revenue", doc.get("revenue", {}))))
+            if "costs" in doc:
+                money["costs"] = parse_costs(doc["costs"])
             catalog = parse_catalog(doc)
         unknown = set(values) - ({f.name for f in dataclasses.fields(cls)} - _NOT_SETTINGS)
         if unknown:
@@ -131,7 +170,7 @@ class Config:
                 continue
             value = _from_env(name, raw, type(getattr(defaults, f.name)))
             values[f.name] = _in_range(name, f.name, value)
-        return cls(tiers=catalog.tiers, upstream=catalog.upstream, **values)
+        return cls(tiers=catalog.tiers, upstream=catalog.upstream, **money, **values)
 
 
 #: ``[webhooks]`` keys, and the fields they set (``UPTALLY_WEBHOOK_BACKOFF_S`` and so on)
@@ -145,9 +184,37 @@ def _webhooks(section: dict[str, Any]) -> dict[str, Any]:
     return {f"webhook_{key}": value for key, value in section.items()}
 
 
-#: Fields of their own sections (``[tiers]``, ``[upstream]``), neither keys of ``[server]``,
-#: ``[ingest]`` or ``[store]`` nor environment variables.
-_NOT_SETTINGS = {"tiers", "upstream"}
+def _billing(section: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(section) - {"invoice_prefix"})
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(f'billing.{k}' for k in unknown)}")
+    if "invoice_prefix" not in section:
+        return {}
+    prefix = section["invoice_prefix"]
+    if not (type(prefix) is str and PREFIX.fullmatch(prefix)):
+        raise ValueError(
+            "billing.invoice_prefix must be 1-16 of A-Z, 0-9 and -, starting with a letter or"
+            f" digit, not {prefix!r}"
+        )
+    return {"invoice_prefix": prefix}
+
+
+def _revenue(section: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(section) - {"arr_multiple"})
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(f'revenue.{k}' for k in unknown)}")
+    if "arr_multiple" not in section:
+        return {}
+    multiple = decimal_of("revenue.arr_multiple", section["arr_multiple"])
+    if multiple < 0:
+        raise ValueError(f"revenue.arr_multiple must be 0 or more, not {section['arr_multiple']!r}")
+    return {"arr_multiple": multiple}
+
+
+#: Fields of their own sections (``[tiers]``, ``[upstream]``, ``[billing]``, ``[revenue]``,
+#: ``[costs]``), neither keys of ``[server]``, ``[ingest]`` or ``[store]`` nor environment
+#: variables.
+_NOT_SETTINGS = {"tiers", "upstream", "invoice_prefix", "arr_multiple", "costs"}
 
 
 def _from_env(name: str, raw: str, kind: type) -> Any:

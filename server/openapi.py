@@ -20,6 +20,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing, unknown or revoked token",
         403: "The token may not do this",
         404: "No such tenant or device",
+        409: "Not possible yet (the month has not ended everywhere, or the checkpoint has not "
+        "passed it)",
         413: "Body or frame count over the limit",
         415: "Unsupported Content-Type or Content-Encoding",
         429: "Over the tenant's frame rate; see Retry-After",
@@ -65,6 +67,16 @@ _DEVICE_PATH = {"name": "device", "in": "path", "required": True, "schema": {"ty
 _ENDPOINT = {"name": "endpoint", "in": "path", "required": True, "schema": {"type": "integer"}}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 _INCIDENT = {"name": "incident", "in": "path", "required": True, "schema": {"type": "integer"}}
+_MONTH_QUERY = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}
+_JSON_OR_CSV = {
+    "200": {
+        "description": "JSON, or CSV with `Accept: text/csv` (docs/billing.md, exports)",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
 _NOTE = {
     "content": {
         "application/json": {
@@ -487,6 +499,142 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 404)},
             },
+        },
+        "/v1/tenants/{tenant}/subscription": {
+            "get": {
+                "summary": "The tenant's subscription events and its state today (its local date)",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "responses": {**_json({"type": "object"}), **_errors(401, 403, 404)},
+            },
+            "post": {
+                "summary": "Record a subscription event (staff): kind start, change or cancel, "
+                "on (local date), tier, term, trial_days; see docs/billing.md",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["kind", "on"],
+                                "properties": {
+                                    "kind": {
+                                        "type": "string",
+                                        "enum": ["start", "change", "cancel"],
+                                    },
+                                    "on": {"type": "string", "format": "date"},
+                                    "tier": {"type": "string"},
+                                    "term": {"type": "string", "enum": ["monthly", "annual"]},
+                                    "trial_days": {"type": "integer", "minimum": 0},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "Recorded; the history with it",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+        },
+        "/v1/months/{month}/close": {
+            "post": {
+                "summary": "Issue a month's invoices and close it (staff); closing it again "
+                "issues nothing",
+                "security": _SECURED,
+                "parameters": [
+                    {"name": "month", "in": "path", "required": True, "schema": _MONTH_QUERY}
+                ],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"prefix": {"type": "string"}},
+                            }
+                        }
+                    }
+                },
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403, 409)},
+            }
+        },
+        "/v1/tenants/{tenant}/invoices": {
+            "get": {
+                "summary": "The tenant's issued invoices, in issue order",
+                "security": _SECURED,
+                "parameters": [_TENANT],
+                "responses": {**_JSON_OR_CSV, **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/tenants/{tenant}/invoices/{number}": {
+            "get": {
+                "summary": "One of the tenant's invoices",
+                "security": _SECURED,
+                "parameters": [
+                    _TENANT,
+                    {
+                        "name": "number",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {**_JSON_OR_CSV, **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/revenue": {
+            "get": {
+                "summary": "Revenue figures per currency and closed month (staff): MRR, ARR, "
+                "movements, retention, logo churn, revenue, cost, margin, valuation",
+                "security": _SECURED,
+                "parameters": [
+                    {"name": "from", "in": "query", "required": True, "schema": _MONTH_QUERY},
+                    {"name": "to", "in": "query", "required": True, "schema": _MONTH_QUERY},
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403)},
+            }
+        },
+        "/v1/what-if": {
+            "get": {
+                "summary": "Revenue, cost and margin of a tier at N devices (staff)",
+                "security": _SECURED,
+                "parameters": [
+                    {"name": "tier", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "devices",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "device counts, comma-separated (10,100,1000)",
+                    },
+                    *(
+                        {"name": name, "in": "query", "schema": {"type": "integer"}}
+                        for name in ("devices_from", "devices_to", "devices_step")
+                    ),
+                    {
+                        "name": "heartbeat_s",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1},
+                        "description": "one frame a device per this many seconds; default: "
+                        "the tier's",
+                    },
+                    {
+                        "name": "days",
+                        "in": "query",
+                        "schema": {"type": "integer", "default": 30, "minimum": 1, "maximum": 31},
+                    },
+                    {
+                        "name": "term",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["monthly", "annual"]},
+                    },
+                ],
+                "responses": {**_json({"type": "object"}), **_errors(400, 401, 403)},
+            }
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": _json({"type": "object"})}},
         "/metrics": {
