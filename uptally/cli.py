@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from core import __version__, query, support, zones
+from core.billing import report
 from core.billing.export import invoice_json, invoices_csv
 from core.billing.subscriptions import Cancel, Change, Start
 from core.fleet import demo_batches
@@ -807,9 +808,10 @@ def _invoice_line(record: dict[str, Any]) -> str:
 
 def cmd_close_month(args: argparse.Namespace) -> int:
     year, month = _month(args.month)
+    prefix = args.prefix or _config(args.config).invoice_prefix  # [billing] invoice_prefix
     with _store(args) as store:
         try:
-            issued = store.close_month(year, month, prefix=args.prefix)
+            issued = store.close_month(year, month, prefix=prefix)
         except ValueError as exc:
             raise CommandError(f"cannot close {args.month}: {exc}") from exc
         if not issued:
@@ -864,6 +866,93 @@ def cmd_invoice_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(value: str | None, unit: str = " %") -> str:
+    return "n/a" if value is None else f"{value}{unit}"
+
+
+def print_revenue(document: dict[str, Any]) -> None:
+    """The revenue document as text: per currency, a paragraph per month, a line per tenant."""
+    if not document["currencies"]:
+        print(f"no closed month with MRR from {document['from']} to {document['to']}")
+    for currency, block in document["currencies"].items():
+        print(f"{currency}, {document['from']} to {document['to']}:")
+        for row in block["months"]:
+            if not row["closed"]:
+                print(f"  {row['month']}  not closed (uptally close-month {row['month']})")
+                continue
+            moved = row["movements"]
+            print(
+                f"  {row['month']}  MRR {row['mrr_start']} -> {row['mrr_end']}, ARR {row['arr']},"
+                f" valuation {row['valuation']}"
+            )
+            print(
+                "    movements: "
+                + ", ".join(f"{kind} {size}" for kind, size in moved.items())
+                + ("  (reconciles)" if row["reconciles"] else "  (DOES NOT RECONCILE)")
+            )
+            print(
+                f"    logo churn {_shown(row['logo_churn'])} ({row['churned']} of"
+                f" {row['tenants_at_start']}), NRR {_shown(row['nrr'])}, GRR {_shown(row['grr'])}"
+                f" (cohort {row['retention_cohort']}), {row['devices']} devices,"
+                f" {_shown(row['revenue_per_device'], '')} a device"
+            )
+            cost = "n/a" if row["cost"] is None else row["cost"]
+            margin = "n/a" if row["margin"] is None else row["margin"]
+            print(f"    revenue {row['revenue']}, cost {cost}, margin {margin}")
+            for t in row["tenants"]:
+                moved_text = (
+                    "" if t["movement"] is None else f" {t['movement']} {t['movement_size']}"
+                )
+                t_cost = "n/a" if t["cost"] is None else t["cost"]
+                t_margin = "n/a" if t["margin"] is None else t["margin"]
+                print(
+                    f"      {t['tenant']}: MRR {t['mrr']}{moved_text}, revenue {t['revenue']},"
+                    f" cost {t_cost}, margin {t_margin}"
+                )
+
+
+def cmd_revenue(args: argparse.Namespace) -> int:
+    first, last = _month(args.first), _month(args.last)
+    config = _config(args.config)
+    try:
+        report.month_range(first, last)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with _store(args) as store:
+        document = report.revenue_document(store, first, last, config.costs, config.arr_multiple)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print_revenue(document)
+    return 0
+
+
+def cmd_what_if(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    try:
+        counts = report.device_counts(args.devices, None, None, None)
+        document = report.what_if_document(
+            args.tier, config.tiers, counts, args.heartbeat_s, config.costs, args.days, args.term
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    costs = "no [costs] configured: cost 0" if document["costs"] is None else "costs of [costs]"
+    print(
+        f"{document['tier']} ({document['currency']}, {document['term']}), {document['days']}"
+        f" days at one frame per {document['heartbeat_s']} s; {costs}:"
+    )
+    for p in document["points"]:
+        print(
+            f"  {p['devices']} devices: {p['frames']} frames, revenue {p['revenue']}"
+            f" (MRR {p['mrr']}), cost {p['cost']}, margin {p['margin']}"
+            f" ({_shown(p['margin_percent'])})"
+        )
+    return 0
+
+
 def _register_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``uptally subscription ...``, ``uptally close-month`` and ``uptally invoice ...``."""
     subscription = sub.add_parser(
@@ -890,8 +979,30 @@ def _register_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "close-month", help="issue a month's invoices and close it (frames in it are refused)"
     )
     close.add_argument("month", help="YYYY-MM, each tenant's local month")
-    close.add_argument("--prefix", default="INV", help="of the invoice numbers (default INV)")
+    close.add_argument(
+        "--prefix", help="of the invoice numbers (default: [billing] invoice_prefix, else INV)"
+    )
     close.set_defaults(func=cmd_close_month)
+    revenue = sub.add_parser(
+        "revenue", help="revenue figures per currency and closed month (as GET /v1/revenue)"
+    )
+    revenue.add_argument("--from", dest="first", required=True, help="YYYY-MM")
+    revenue.add_argument("--to", dest="last", required=True, help="YYYY-MM")
+    revenue.add_argument("--json", action="store_true", help="the API's JSON document")
+    revenue.set_defaults(func=cmd_revenue)
+    what_if = sub.add_parser(
+        "what-if", help="revenue, cost and margin of a tier at N devices (as GET /v1/what-if)"
+    )
+    what_if.add_argument("tier")
+    what_if.add_argument("--devices", required=True, help="device counts: 1000 or 10,100,1000")
+    what_if.add_argument(
+        "--heartbeat-s", type=_at_least_one, help="one frame a device per S s (default: the tier's)"
+    )
+    what_if.add_argument("--days", type=_at_least_one, default=30, help="default: 30")
+    what_if.add_argument("--term", choices=["monthly", "annual"], default="monthly")
+    what_if.add_argument("--json", action="store_true", help="the API's JSON document")
+    what_if.add_argument("--config", help="TOML file of uptally serve (its tiers and [costs])")
+    what_if.set_defaults(func=cmd_what_if)
     invoice = sub.add_parser("invoice", help="issued invoices").add_subparsers(
         dest="action", required=True
     )
@@ -906,7 +1017,7 @@ def _register_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     iexport.add_argument("month", help="YYYY-MM")
     iexport.add_argument("--csv", required=True, metavar="FILE")
     iexport.set_defaults(func=cmd_invoice_export)
-    for p in (*events, sshow, close, ilist, ishow, iexport):  # the store serve would open
+    for p in (*events, sshow, close, revenue, ilist, ishow, iexport):  # the store serve opens
         p.add_argument(
             "--data", help="store directory (default: UPTALLY_DATA, the config's data, else data)"
         )

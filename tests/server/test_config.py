@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.billing.revenue import CostModel
 from core.tiers import DEFAULT_TIERS, Catalog, Tier
 from server.config import Config
 
@@ -72,6 +73,17 @@ def test_unknown_plan_falls_back_to_standard() -> None:
         ('[upstream]\nguarantee = "99.95"\n', "upstream.guarantee"),
         ('[server]\nupstream = "99.95"\n', "upstream"),  # a section of its own
         ("[server]\ntiers = 1\n", "tiers"),
+        ("[revenue]\narr_multiple = 5.0\n", "revenue.arr_multiple"),  # a float
+        ('[revenue]\narr_multiple = "-1"\n', "revenue.arr_multiple"),
+        ('[revenue]\nmultiple = "5"\n', "revenue.multiple"),
+        ('[billing]\ninvoice_prefix = "inv"\n', "billing.invoice_prefix"),
+        ("[billing]\ninvoice_prefix = 1\n", "billing.invoice_prefix"),
+        ('[billing]\nprefix = "INV"\n', "billing.prefix"),
+        ('[costs]\nper_device_month = "1"\n', "costs.currency"),
+        ('[costs]\ncurrency = "USD"\nper_device_month = 12.5\n', "costs.per_device_month"),
+        ('[costs]\ncurrency = "USD"\nper_frame = 1\n', "costs.per_frame"),
+        ('[server]\ncosts = "x"\n', "costs"),
+        ('[server]\ninvoice_prefix = "INV"\n', "invoice_prefix"),
     ],
 )
 def test_wrong_types_and_values_are_refused(tmp_path, text, name) -> None:
@@ -151,3 +163,20 @@ def test_webhook_settings_default_to_the_contract_and_are_checked(tmp_path) -> N
         path.write_text(text)
         with pytest.raises(ValueError, match=name):
             Config.load(str(path), env={})
+
+
+def test_billing_revenue_and_costs_sections_load(tmp_path) -> None:
+    path = tmp_path / "uptally.toml"
+    path.write_text(
+        '[billing]\ninvoice_prefix = "ACME-"\n[revenue]\narr_multiple = "4.5"\n'
+        '[costs]\ncurrency = "EUR"\nper_device_month = "12.5"\nper_million_frames = 40\n'
+    )
+    loaded = Config.load(str(path), env={})
+    assert (loaded.invoice_prefix, loaded.arr_multiple) == ("ACME-", Decimal("4.5"))
+    assert loaded.costs == CostModel("EUR", Decimal("12.5"), Decimal(40), Decimal(0))
+    defaults = Config.load(None, env={})
+    assert (defaults.invoice_prefix, defaults.arr_multiple, defaults.costs) == (
+        "INV",
+        Decimal(5),
+        None,
+    )
