@@ -180,3 +180,11 @@ def test_billing_revenue_and_costs_sections_load(tmp_path) -> None:
         Decimal(5),
         None,
     )
+
+
+def test_the_documented_costs_table_loads(tmp_path) -> None:
+    section = DOCS.read_text().split("### Billing, revenue and costs")[1].split("\n## ")[0]
+    path = tmp_path / "costs.toml"
+    path.write_text(section.split("```toml")[1].split("```")[0])
+    loaded = Config.load(str(path), env={})
+    assert loaded.costs == CostModel("USD", Decimal("12.5"), Decimal(40), Decimal(1000))
