@@ -40,12 +40,16 @@ class FrameCountTable:
         if end_ns <= start_ns:
             return 0
         first, last = max(start_ns // QUARTER_NS, 0), end_ns // QUARTER_NS
+        if last <= first:
+            return 0
+        # keys are fixed-width big-endian: the range ends at the key of its last quarter,
+        # compared as bytes (no unpacking per quarter), and the counts are unpacked at once
+        final = QUARTER_KEY.pack(tenant_id, min(last - 1, 0xFFFF_FFFF))
         cursor = txn.cursor(db=self.slab.db[b"frame_quarters"])
-        total = 0
+        counts: list[bytes] = []
         if cursor.set_range(QUARTER_KEY.pack(tenant_id, first)):
             for key, value in cursor:
-                tenant, quarter = QUARTER_KEY.unpack(key)
-                if tenant != tenant_id or quarter >= last:
+                if key > final:
                     break
-                total += COUNT.unpack(value)[0]
-        return total
+                counts.append(value)
+        return sum(n for (n,) in COUNT.iter_unpack(b"".join(counts)))
