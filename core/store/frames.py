@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from typing import cast
 
 import lmdb
 
@@ -45,7 +46,8 @@ class FrameCountTable:
         # keys are fixed-width big-endian: the range ends at the key of its last quarter,
         # compared as bytes (no unpacking per quarter), and the counts are unpacked at once
         final = QUARTER_KEY.pack(tenant_id, min(last - 1, 0xFFFF_FFFF))
-        cursor = txn.cursor(db=self.slab.db[b"frame_quarters"])
+        # the store's transactions (Slab.txn, Slab.write) give bytes, not buffers
+        cursor = cast("lmdb.Transaction[bytes]", txn).cursor(db=self.slab.db[b"frame_quarters"])
         counts: list[bytes] = []
         if cursor.set_range(QUARTER_KEY.pack(tenant_id, first)):
             for key, value in cursor:
