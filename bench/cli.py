@@ -27,6 +27,7 @@ BENCHES: dict[str, str] = {
     "decode": "bench.decode",
     "query": "bench.query",
     "sla": "bench.sla",
+    "close": "bench.close",
     "e2e": "bench.e2e",
     "watch": "bench.watch",
 }

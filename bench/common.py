@@ -91,12 +91,14 @@ def time_repeats(
 
 @dataclass
 class Turn:
-    """One contender's part in :func:`time_in_turns`."""
+    """One contender's part in :func:`time_in_turns`; ``setup()``, if given, runs untimed
+    before each of its repeats (a fresh copy of what the work changes, say)."""
 
     work: Callable[[], int]
     repeats: int
     batches: int
     frames: int
+    setup: Callable[[], object] | None = None
 
 
 def time_in_turns(turns: dict[str, Turn]) -> dict[str, Measurement]:
@@ -110,6 +112,8 @@ def time_in_turns(turns: dict[str, Turn]) -> dict[str, Measurement]:
             if r >= t.repeats:
                 continue
             m = out[name]
+            if t.setup is not None:
+                t.setup()
             gc.collect()
             t0 = time.perf_counter_ns()
             accepted = t.work()

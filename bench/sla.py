@@ -26,6 +26,7 @@ import pstats
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from datetime import time as clock
@@ -101,9 +102,17 @@ def _windows(k: int, tz: str, sites: int) -> list[dict[str, object]]:
     ]
 
 
-def build(path: str, tenants: int, devices: int, sites: int) -> Setup:
+def build(
+    path: str,
+    tenants: int,
+    devices: int,
+    sites: int,
+    before_checkpoint: Callable[[Store, list[Tenant]], None] | None = None,
+) -> Setup:
     """The store (see the module's docstring); the blocks are merged, not ingested, but every
-    device's first frame goes through ingest from its site's gateway."""
+    device's first frame goes through ingest from its site's gateway. ``before_checkpoint``
+    (the month-close bench's frames) runs once every tenant is built, before the checkpoint
+    that folds the live state into the blocks."""
     t0 = time.perf_counter()
     store = Store(path, map_size=1 << 30)
     fleet = Fleet(devices, max(1, -(-devices // sites)))
@@ -131,6 +140,8 @@ def build(path: str, tenants: int, devices: int, sites: int) -> Setup:
             store.add_window(tenant.id, Window.from_spec(spec))
         out.append(tenant)
         slots.append((-(-start_ns // slot_ns) * slot_ns, -(-end_ns // slot_ns) * slot_ns))
+    if before_checkpoint is not None:
+        before_checkpoint(store, out)
     store.checkpoint(COMPLETE_NOW_S * NS_PER_S)  # the first frames, and the cut at "now"
     return Setup(store, out, slots, time.perf_counter() - t0)
 

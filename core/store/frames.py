@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from typing import cast
 
 import lmdb
 
@@ -40,12 +41,17 @@ class FrameCountTable:
         if end_ns <= start_ns:
             return 0
         first, last = max(start_ns // QUARTER_NS, 0), end_ns // QUARTER_NS
-        cursor = txn.cursor(db=self.slab.db[b"frame_quarters"])
-        total = 0
+        if last <= first:
+            return 0
+        # keys are fixed-width big-endian: the range ends at the key of its last quarter,
+        # compared as bytes (no unpacking per quarter), and the counts are unpacked at once
+        final = QUARTER_KEY.pack(tenant_id, min(last - 1, 0xFFFF_FFFF))
+        # the store's transactions (Slab.txn, Slab.write) give bytes, not buffers
+        cursor = cast("lmdb.Transaction[bytes]", txn).cursor(db=self.slab.db[b"frame_quarters"])
+        counts: list[bytes] = []
         if cursor.set_range(QUARTER_KEY.pack(tenant_id, first)):
             for key, value in cursor:
-                tenant, quarter = QUARTER_KEY.unpack(key)
-                if tenant != tenant_id or quarter >= last:
+                if key > final:
                     break
-                total += COUNT.unpack(value)[0]
-        return total
+                counts.append(value)
+        return sum(n for (n,) in COUNT.iter_unpack(b"".join(counts)))
