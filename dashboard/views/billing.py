@@ -17,6 +17,7 @@ MOVEMENT_COLOURS = {
     "contraction": "#f2a93b",
     "churn": "#d62728",
 }
+COUNTS = {key: st.column_config.NumberColumn(format="localized") for key in ("devices", "frames")}
 RETENTION_WINDOWS = {"12 months": 12, "3 months": 3, "1 month": 1}
 INVOICE_ORDER = ["number", "name", "tenant", "total", "subtotal", "tax", "devices", "frames"]
 INVOICE_ORDER += ["attainment", "credit %", "tier", "issued"]
@@ -44,6 +45,12 @@ def margins(
     _store: Store, token: Token, month: str, costs: CostModel, now_ns: int
 ) -> data.MonthMargins:
     return data.month_margins(_store, token, month, costs)
+
+
+def when_text(ns: int, zone: str) -> str:
+    """An instant to the minute in ``zone``, with its offset: ``2026-12-08 01:29 +01:00``."""
+    local = zones.iso_local(ns, zone)
+    return f"{local[:10]} {local[11:16]} {'UTC' if zone == 'UTC' else local[19:]}"
 
 
 def clear_caches() -> None:
@@ -94,7 +101,9 @@ def movements_chart(history: pd.DataFrame, currency: str) -> alt.LayerChart:
         .encode(x="month:O", y="value:Q", tooltip=["month", alt.Tooltip("mrr", title="MRR")])
     )
     zero = alt.Chart(pd.DataFrame({"value": [0]})).mark_rule(color="#999999").encode(y="value:Q")
-    return (bars + zero + line).properties(height=320)
+    return (bars + zero + line).properties(
+        height=320, title=alt.Title("Movements (bars) and month-end MRR (line)", fontSize=12)
+    )
 
 
 def retention_chart(found: pd.DataFrame) -> alt.Chart:
@@ -178,14 +187,16 @@ def invoice_part(store: Store, token: Token, month: str, now: int) -> None:
     found = invoices(store, token, month, now)
     staff = token.scope == "staff"
     if found.closed_ns is not None and staff:
-        when = zones.iso_local(found.closed_ns, "UTC").replace("T", " ")
-        st.caption(f"{month} closed at {when} UTC: {len(found.records)} invoices issued.")
+        st.caption(
+            f"{month} closed {when_text(found.closed_ns, 'UTC')}: "
+            f"{len(found.records)} invoices issued."
+        )
     for row in found.totals.to_dict("records"):
-        a, b, c, d = st.columns(4)
-        a.metric(f"Invoices ({row['currency']})", f"{row['invoices']:,}")
-        b.metric("Subtotal", row["subtotal"], help="Lines 1-5: the revenue")
-        c.metric("Tax", row["tax"])
-        d.metric("Total", row["total"])
+        a, b, c = st.columns(3)
+        counted = f", {row['invoices']:,} invoices" if staff else ""
+        a.metric(f"Subtotal ({row['currency']}{counted})", row["subtotal"], help="Lines 1-5")
+        b.metric("Tax", row["tax"])
+        c.metric("Total", row["total"])
     if not found.records:
         if staff:
             st.info(f"{month} is not closed: no invoices issued yet.", icon=":material/info:")
@@ -193,12 +204,16 @@ def invoice_part(store: Store, token: Token, month: str, now: int) -> None:
         else:
             st.info(f"No invoice for {month}.")
         return
-    shown = found.table if staff else found.table.drop(columns=["tenant"])
+    shown = found.table.assign(issued=[when_text(r["issued_ns"], r["zone"]) for r in found.records])
+    if not staff:  # a client's own name on every row says nothing
+        shown = shown.drop(columns=["tenant", "name"])
+    elif (shown["name"] == shown["tenant"]).all():
+        shown = shown.drop(columns=["name"])
     st.dataframe(
         shown,
         hide_index=True,
         column_order=[c for c in INVOICE_ORDER if c in shown.columns],
-        column_config={"issued": st.column_config.TextColumn("issued (tenant's zone)")},
+        column_config=COUNTS,
     )
     if staff:
         st.download_button(
@@ -220,15 +235,8 @@ def invoice_part(store: Store, token: Token, month: str, now: int) -> None:
     )
     record = by_number[str(number)]
     lines_of = lines(store, token, str(number))
-    st.dataframe(
-        lines_of,
-        hide_index=True,
-        column_order=data.INVOICE_LINE_COLUMNS,
-        column_config={
-            "description": st.column_config.TextColumn(width="large"),
-            "factor": st.column_config.TextColumn(help="proration × discount, or a percent"),
-        },
-    )
+    # a static table, as an invoice reads: long descriptions wrap instead of being cut
+    st.table(lines_of[data.INVOICE_LINE_COLUMNS], hide_index=True)
     currency = record["currency"]
     st.markdown(
         f"Subtotal **{data.money_text(record['subtotal'], currency)}** · "
@@ -238,11 +246,11 @@ def invoice_part(store: Store, token: Token, month: str, now: int) -> None:
     attained = "n/a" if record["attainment"] is None else f"{record['attainment']} %"
     st.caption(
         f"{record['billable_devices']:,} billable devices, {record['frames']:,} frames, "
-        f"attainment {attained}, credit {record['credit_percent']} %. Issued "
-        f"{zones.iso_local(record['issued_ns'], record['zone']).replace('T', ' ')} "
+        f"attainment {attained}, credit {record['credit_percent']} %. Factors are proration "
+        f"× discount, or a percent. Issued {when_text(record['issued_ns'], record['zone'])} "
         f"({record['zone']}); an issued invoice never changes."
     )
-    left, right, _ = st.columns([1, 1, 3])
+    left, right, _ = st.columns([1, 1, 6])
     left.download_button(
         "JSON",
         export.invoice_json(record),
@@ -277,11 +285,17 @@ def revenue_part(store: Store, token: Token, settings: data.RevenueSettings, now
     last = mine.iloc[-1]
     value = data.valuations(store, token, settings.arr_multiple)
     value = value[value["currency"] == currency]
-    a, b, c, d, e = st.columns(5)
+    a, b, e = st.columns(3)
     a.metric(f"MRR {last['month']}", data.money_text(int(last["end"]), currency))
     b.metric("ARR", data.money_text(int(last["arr"]), currency), help="12 × MRR")
+    c, d, f = st.columns(3)
     c.metric(f"NRR ({window_name})", kept["nrr"].iloc[-1], help=NRR_HELP)
-    d.metric("Logo churn", last["logo churn"], help="tenants churned ÷ tenants at the start")
+    d.metric(f"GRR ({window_name})", kept["grr"].iloc[-1], help=GRR_HELP)
+    f.metric(
+        f"Logo churn {last['month']}",
+        last["logo churn"],
+        help="tenants churned ÷ tenants with MRR at the month's start",
+    )
     if settings.arr_multiple is None:
         e.metric("Valuation", "not configured", help="[revenue] arr_multiple in the config")
     else:
@@ -295,8 +309,8 @@ def revenue_part(store: Store, token: Token, settings: data.RevenueSettings, now
     st.altair_chart(movements_chart(mine, currency), width="stretch")
     if not mine["reconciles"].all():  # the identity is exact; a break is a bug to report
         st.error("These movements do not reconcile: start + movements ≠ end.")
-    table = data.mrr_shown(mine).drop(columns=["currency", "reconciles"])
-    st.dataframe(table, hide_index=True)
+    table = data.mrr_shown(mine)
+    st.dataframe(table[["month", "start", *data.MOVEMENT_KINDS, "end"]], hide_index=True)
     st.caption(
         "Month-end MRR as kept with each close (a tier file edited later never rewrites it); "
         "a month before the first close counts 0. Start + new + reactivation + expansion − "
@@ -325,6 +339,7 @@ def revenue_part(store: Store, token: Token, settings: data.RevenueSettings, now
         st.dataframe(value.drop(columns="currency"), hide_index=True)
 
 
+GRR_HELP = "as NRR, each tenant capped at its MRR then: growth does not hide losses"
 NRR_HELP = (
     "MRR now of the tenants that had MRR at the start of the window ÷ their MRR then; "
     "one decimal, rounded down; n/a when none had"
@@ -360,7 +375,7 @@ def costs_part(
         a.metric("Revenue", data.money_text(revenue_sum, costs.currency), help="Subtotals")
         b.metric("Cost", data.money_text(cost_sum, costs.currency))
         c.metric("Margin", data.money_text(revenue_sum - cost_sum, costs.currency))
-        st.dataframe(found.table[data.MARGIN_COLUMNS], hide_index=True)
+        st.dataframe(found.table[data.MARGIN_COLUMNS], hide_index=True, column_config=COUNTS)
         st.caption("Revenue is an invoice's subtotal (lines 1-5): tax is not revenue.")
     if found.other_currency:
         st.warning(
@@ -391,10 +406,9 @@ def costs_part(
         else "monthly"
     )
     low, high = st.slider("Fleet size", 10, 20_000, (100, 5_000), step=10)
-    step = max(1, (high - low) // 50)
-    counts = list(range(low, high + 1, step))
-    if counts[-1] != high:
-        counts.append(high)
+    # about 50 points, at round fleet sizes
+    step = next(s for s in (10, 20, 50, 100, 200, 500, 1000) if s * 60 >= high - low)
+    counts = sorted({low, *range(-(-low // step) * step, high, step), high})
     table = data.what_if_table(token, catalog, str(tier), counts, int(heartbeat), costs, 30, term)
     st.altair_chart(what_if_chart(table, costs.currency), width="stretch")
     losing = table[table["margin_minor"] < 0]
