@@ -19,6 +19,7 @@ else:
         st.Page("views/tenant.py", title="Uptime", icon=":material/timeline:"),
         st.Page("views/sla.py", title="SLA", icon=":material/verified:"),
         st.Page("views/incidents.py", title="Incidents", icon=":material/notifications_active:"),
+        st.Page("views/billing.py", title="Billing", icon=":material/receipt_long:"),
     ]
     if token.scope == "staff":
         pages.insert(0, st.Page("views/fleet.py", title="Fleet", icon=":material/hub:"))

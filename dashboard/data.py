@@ -26,11 +26,26 @@ import numpy.typing as npt
 import pandas as pd
 
 from core import query, support, zones
+from core.billing.revenue import (
+    CostModel,
+    TenantMonths,
+    arr,
+    logo_churn,
+    margin,
+    movements,
+    mrr_total,
+    parse_costs,
+    percent_shown,
+    retention,
+    valuation,
+    what_if_range,
+)
+from core.billing.subscriptions import Term
 from core.incidents import OPEN_STATES, Incident
 from core.sla import attainment
 from core.sla.attainment import MonthSla
 from core.store import Store, Tenant, Token, UnknownTenant
-from core.tiers import DEFAULT_TIERS, Catalog, Tier
+from core.tiers import DEFAULT_TIERS, Catalog, Tier, decimal_of, table
 from core.times import NS_PER_S, S_PER_DAY, S_PER_HOUR
 from core.webhooks import Event
 
@@ -631,8 +646,38 @@ ACTIONS = ("acknowledge", "resolve")
 API_TIMEOUT_S = 10
 
 
-class AnswerRefused(Exception):
-    """The server refused an answer (its ``detail``), or could not be reached."""
+class ApiRefused(Exception):
+    """The server refused (its ``detail``), or could not be reached."""
+
+
+class AnswerRefused(ApiRefused):
+    """The server refused an answer to an incident (its ``detail``), or could not be
+    reached."""
+
+
+def _post(api: str, path: str, secret: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """POST ``body`` as JSON to ``api`` + ``path`` as the signed-in viewer; the answer's JSON,
+    or an ``ApiRefused`` with the server's ``detail`` (or why it could not be reached)."""
+    request = urllib.request.Request(
+        f"{api.rstrip('/')}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=API_TIMEOUT_S) as answer:
+            answered: dict[str, Any] = json.loads(answer.read())
+            return answered
+    except urllib.error.HTTPError as error:
+        with error:
+            try:
+                detail = json.loads(error.read()).get("detail")
+            except (ValueError, AttributeError):
+                detail = None
+        raise ApiRefused(detail or f"the server answered {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ApiRefused(f"cannot reach the server at {api}: {reason}") from None
 
 
 def answer_incident(
@@ -656,24 +701,523 @@ def answer_incident(
         raise NotAllowed("only staff answer incidents")
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
-    url = f"{api.rstrip('/')}/v1/tenants/{tenant.name}/incidents/{int(incident_id)}/{action}"
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"note": note}).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
-    )
+    path = f"/v1/tenants/{tenant.name}/incidents/{int(incident_id)}/{action}"
     try:
-        with urllib.request.urlopen(request, timeout=API_TIMEOUT_S) as answer:
-            answered: dict[str, Any] = json.loads(answer.read())
-            return answered
-    except urllib.error.HTTPError as error:
-        with error:
-            try:
-                detail = json.loads(error.read()).get("detail")
-            except (ValueError, AttributeError):
-                detail = None
-        raise AnswerRefused(detail or f"the server answered {error.code} {error.reason}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise AnswerRefused(f"cannot reach the server at {api}: {reason}") from None
+        return _post(api, path, secret, {"note": note})
+    except ApiRefused as exc:
+        raise AnswerRefused(str(exc)) from None
+
+
+class CloseRefused(ApiRefused):
+    """The server would not close the month (its ``detail``: not ended in every zone yet,
+    the checkpoint not past it), or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Closed:
+    """What the server answered a close: the numbers it issued, or that it was closed."""
+
+    month: str
+    numbers: list[str]
+    already_closed: bool
+
+
+def close_month(token: Token, secret: str, api: str, month: str, prefix: str = "") -> Closed:
+    """Staff close local month ``month`` (``YYYY-MM``) through the server's API at ``api``:
+    ``POST /v1/months/{month}/close`` (``{"prefix"}`` when given), as the signed-in viewer.
+    The server's writer issues the invoices, in one transaction; ``CloseRefused`` with its
+    ``detail`` when it cannot be closed yet, or when the server cannot be reached. Only
+    staff close: a client's token is refused before anything is sent."""
+    if token.scope != "staff":
+        raise NotAllowed("only staff close a month")
+    year, number = zones.parse_month(month)
+    label = _label(year, number)
+    body = {"prefix": prefix} if prefix else {}
+    try:
+        answered = _post(api, f"/v1/months/{label}/close", secret, body)
+    except ApiRefused as exc:
+        raise CloseRefused(str(exc)) from None
+    numbers = [str(n) for n in answered.get("numbers") or []]
+    return Closed(label, numbers, bool(answered.get("already_closed")))
+
+
+# --- billing: invoices (staff and clients) ---------------------------------------------------
+
+#: ISO 4217 currencies whose minor unit is not a hundredth (the rest have two decimals)
+MINOR_DIGITS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+
+
+def money_text(amount: int, currency: str) -> str:
+    """Integer minor units as a person reads them, with the currency: ``USD 1,234.56``,
+    ``USD -47.70``, ``JPY 1,200``. Worked out on integers: no float ever holds money."""
+    if type(amount) is not int:
+        raise TypeError(f"an amount is an int of minor units, never {amount!r}")
+    digits = MINOR_DIGITS.get(currency, 2)
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(amount), 10**digits)
+    fraction = f".{part:0{digits}d}" if digits else ""
+    return f"{currency} {sign}{whole:,}{fraction}"
+
+
+def major_units(amount: int, currency: str) -> float:
+    """An amount in major units, for a chart's axis only (the figures shown beside it are
+    :func:`money_text`'s, exact)."""
+    return amount / 10 ** MINOR_DIGITS.get(currency, 2)
+
+
+def _label(year: int, month: int) -> str:
+    return f"{year:04d}-{month:02d}"
+
+
+def _viewer_invoices(store: Store, token: Token) -> list[dict[str, Any]]:
+    """Every issued invoice the viewer may read: all for staff, its tenant's for a client."""
+    if token.scope == "staff":
+        found: list[dict[str, Any]] = []
+        for month in sorted(store.closed_months()):
+            found += store.month_invoices(*zones.parse_month(month))
+        return found
+    if token.scope == "read" and token.tenant_id is not None:
+        store.refresh_tenants()
+        if token.tenant_id in store.tenants:
+            return store.invoices(token.tenant_id)
+    return []
+
+
+def billing_months(store: Store, token: Token, now_ns: int, count: int = 12) -> list[str]:
+    """The months the Billing page offers, newest first: for staff, every closed month and
+    the last ``count`` months that have ended (UTC calendar; a month still running in some
+    zone is refused by the close, which says so); for a client, the months of its invoices."""
+    if token.scope != "staff":
+        return sorted({r["month"] for r in _viewer_invoices(store, token)}, reverse=True)
+    ended = attainment.months_back(now_ns, "UTC", count + 1)[:-1]  # not the running month
+    return sorted(set(store.closed_months()) | {_label(*m) for m in ended}, reverse=True)
+
+
+#: The columns of :attr:`MonthInvoices.table`, in the order the page shows them.
+INVOICE_COLUMNS = [
+    "number",
+    "tenant",
+    "name",
+    "month",
+    "issued",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "devices",
+    "frames",
+    "attainment",
+    "credit %",
+    "tier",
+]
+
+
+@dataclass(frozen=True)
+class MonthInvoices:
+    """One month's invoices as the viewer may see them, and their totals per currency.
+    ``closed_ns`` is when the month was closed (None: not closed yet); ``records`` are the
+    stored invoice records themselves, in issue order."""
+
+    month: str
+    closed_ns: int | None
+    records: list[dict[str, Any]]
+    table: pd.DataFrame
+    totals: pd.DataFrame
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_ns is not None
+
+
+def month_invoices(store: Store, token: Token, month: str) -> MonthInvoices:
+    """The invoices of local month ``month`` (``YYYY-MM``): every tenant's for staff, a
+    client's own for a read token (a client never learns how many others were issued). Money
+    as :func:`money_text` shows it, issue times in each invoice's tenant zone."""
+    year, number = zones.parse_month(month)
+    label = _label(year, number)
+    if token.scope == "staff":
+        records = store.month_invoices(year, number)
+    else:
+        records = [r for r in _viewer_invoices(store, token) if r["month"] == label]
+    closed = store.closed_months().get(label)
+    table = pd.DataFrame(
+        {
+            "number": [r["number"] for r in records],
+            "tenant": [r["tenant_name"] for r in records],
+            "name": [r.get("display_name") or r["tenant_name"] for r in records],
+            "month": [r["month"] for r in records],
+            "issued": [zones.iso_local(r["issued_ns"], r.get("zone", "UTC")) for r in records],
+            "currency": [r["currency"] for r in records],
+            **{
+                key: [money_text(r[key], r["currency"]) for r in records]
+                for key in ("subtotal", "tax", "total")
+            },
+            "devices": pd.array([r["billable_devices"] for r in records], dtype="int64"),
+            "frames": pd.array([r["frames"] for r in records], dtype="int64"),
+            "attainment": [_percent(r["attainment"]) for r in records],
+            "credit %": [r["credit_percent"] for r in records],
+            "tier": [r["last_tier"] for r in records],
+        },
+        columns=INVOICE_COLUMNS,
+    )
+    sums: dict[str, list[int]] = {}
+    for r in records:
+        row = sums.setdefault(r["currency"], [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += r["subtotal"]
+        row[2] += r["tax"]
+        row[3] += r["total"]
+    totals = pd.DataFrame(
+        [
+            {
+                "currency": c,
+                "invoices": n,
+                "subtotal": money_text(sub, c),
+                "tax": money_text(tax, c),
+                "total": money_text(total, c),
+            }
+            for c, (n, sub, tax, total) in sorted(sums.items())
+        ],
+        columns=["currency", "invoices", "subtotal", "tax", "total"],
+    )
+    return MonthInvoices(
+        label, None if closed is None else closed["closed_ns"], records, table, totals
+    )
+
+
+def invoice_record(store: Store, token: Token, number: str) -> dict[str, Any]:
+    """The issued invoice ``number`` as stored, if the viewer may read its tenant; else
+    ``NotAllowed``, the same for an invoice that does not exist (a client cannot probe
+    others' numbers)."""
+    try:
+        record = store.invoice(number)
+    except KeyError:
+        record = None
+    if record is not None and token.may_read(record["tenant"]):
+        return record
+    if record is None and token.scope == "staff":
+        raise NotAllowed(f"no invoice {number!r}")
+    raise NotAllowed(f"this sign-in may not read invoice {number!r}")
+
+
+INVOICE_LINE_COLUMNS = ["kind", "description", "quantity", "unit price", "factor", "amount"]
+
+
+def invoice_lines(store: Store, token: Token, number: str) -> pd.DataFrame:
+    """One invoice's lines in the contract's order: kind, description, quantity, unit
+    price, factor (the decimal shown; the exact fraction beside it, ``factor exact``) and
+    amount, money in the invoice's currency."""
+    record = invoice_record(store, token, number)
+    currency = record["currency"]
+    lines = record["lines"]
+    return pd.DataFrame(
+        {
+            "kind": [li["kind"] for li in lines],
+            "description": [li["description"] for li in lines],
+            "quantity": pd.array([li["quantity"] for li in lines], dtype="int64"),
+            "unit price": [money_text(li["unit_price"], currency) for li in lines],
+            "factor": [li["factor"] for li in lines],
+            "amount": [money_text(li["amount"], currency) for li in lines],
+            "factor exact": [li["factor_exact"] for li in lines],
+        },
+        columns=[*INVOICE_LINE_COLUMNS, "factor exact"],
+    )
+
+
+# --- billing: revenue figures (staff only) ---------------------------------------------------
+
+
+def _staff_only(token: Token) -> None:
+    """Revenue figures are the integrator's own: a client's token is refused, whatever it
+    asks for."""
+    if token.scope != "staff":
+        raise NotAllowed("this sign-in may not read revenue figures")
+
+
+@dataclass(frozen=True)
+class RevenueSettings:
+    """The ``[costs]`` and ``[revenue]`` tables of the config ``uptally dashboard`` was
+    given: the cost model and the valuation multiple, each None when not configured;
+    ``problems`` says what in them could not be read (and so is treated as not configured)."""
+
+    costs: CostModel | None = None
+    arr_multiple: Decimal | None = None
+    problems: tuple[str, ...] = ()
+
+
+def revenue_settings(doc: Mapping[str, Any]) -> RevenueSettings:
+    """The revenue settings of a parsed TOML config: ``[costs]`` (``parse_costs``) and
+    ``[revenue] arr_multiple`` (a decimal string or integer above 0; a TOML float is refused
+    like every rate)."""
+    problems: list[str] = []
+    costs = None
+    if "costs" in doc:
+        try:
+            costs = parse_costs(doc["costs"])
+        except (TypeError, ValueError) as exc:
+            problems.append(f"[costs]: {exc}")
+    multiple = None
+    section = doc.get("revenue")
+    if section is not None:
+        try:
+            settings = table("revenue", section)
+            unknown = sorted(set(settings) - {"arr_multiple"})
+            if unknown:
+                raise ValueError(f"unknown settings: {', '.join(f'revenue.{k}' for k in unknown)}")
+            if "arr_multiple" in settings:
+                multiple = decimal_of("revenue.arr_multiple", settings["arr_multiple"])
+                if multiple <= 0:
+                    raise ValueError(f"revenue.arr_multiple must be above 0, not {multiple}")
+        except (TypeError, ValueError) as exc:
+            multiple = None
+            problems.append(f"[revenue]: {exc}")
+    return RevenueSettings(costs, multiple, tuple(problems))
+
+
+def load_revenue_settings(path: str | None) -> RevenueSettings:
+    """:func:`revenue_settings` of the TOML file at ``path`` (None: nothing configured)."""
+    if not path:
+        return RevenueSettings()
+    import tomllib
+
+    with open(path, "rb") as file:
+        return revenue_settings(tomllib.load(file))
+
+
+def portfolio(store: Store, token: Token) -> list[TenantMonths]:
+    """Every tenant's month-end MRR kept with its closed months."""
+    _staff_only(token)
+    store.refresh_tenants()
+    return [store.kept_mrr(tid) for tid in sorted(store.tenants)]
+
+
+def _closed(store: Store) -> list[tuple[int, int]]:
+    return [zones.parse_month(m) for m in sorted(store.closed_months())]
+
+
+MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
+#: The columns of :func:`mrr_history`.
+MRR_COLUMNS = [
+    "month",
+    "currency",
+    "start",
+    *MOVEMENT_KINDS,
+    "end",
+    "reconciles",
+    "arr",
+    "tenants at start",
+    "churned",
+    "logo churn",
+]
+
+
+def mrr_history(store: Store, token: Token) -> pd.DataFrame:
+    """MRR per closed month and currency from the month-end MRR kept with each close, with
+    the month's five movements (integer minor units; churn and contraction positive sizes),
+    whether they reconcile (start + new + reactivation + expansion − contraction − churn =
+    end, exactly), ARR and logo churn (shown, one decimal rounded down, ``n/a`` with no
+    tenant at the start). A month before the first close counts MRR 0."""
+    held = portfolio(store, token)
+    rows = []
+    for year, month in _closed(store):
+        for currency, m in movements(held, year, month).items():
+            rows.append(
+                {
+                    "month": _label(year, month),
+                    "currency": currency,
+                    "start": m.start,
+                    **{kind: getattr(m, kind) for kind in MOVEMENT_KINDS},
+                    "end": m.end,
+                    "reconciles": m.reconciles,
+                    "arr": arr(m.end),
+                    "tenants at start": m.tenants_at_start,
+                    "churned": m.churned,
+                    "logo churn": _ratio(m.logo_churn),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=MRR_COLUMNS)
+    for column in ("start", *MOVEMENT_KINDS, "end", "arr", "tenants at start", "churned"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def _ratio(ratio: Fraction | None) -> str:
+    shown = percent_shown(ratio)
+    return "n/a" if shown is None else f"{shown} %"
+
+
+def mrr_shown(history: pd.DataFrame) -> pd.DataFrame:
+    """:func:`mrr_history` with its money as text (``USD 1,234.56``), for a table."""
+    shown = history.copy()
+    for column in ("start", *MOVEMENT_KINDS, "end", "arr"):
+        shown[column] = [
+            money_text(int(v), c) for v, c in zip(history[column], history["currency"], strict=True)
+        ]
+    return shown
+
+
+RETENTION_COLUMNS = ["month", "currency", "cohort", "nrr", "grr", "logo churn"]
+
+
+def retention_history(store: Store, token: Token, months: int = 12) -> pd.DataFrame:
+    """Net and gross revenue retention over ``months`` months to each closed month's end,
+    and that month's logo churn, per currency: shown with one decimal rounded down, ``n/a``
+    when nobody had MRR at the start (``cohort`` 0). ``nrr %``, ``grr %`` and ``logo churn
+    %`` are the same ratios as floats, for a chart's line only."""
+    held = portfolio(store, token)
+    rows = []
+    for year, month in _closed(store):
+        churn = logo_churn(held, year, month)
+        for currency, r in retention(held, year, month, months).items():
+            rows.append(
+                {
+                    "month": _label(year, month),
+                    "currency": currency,
+                    "cohort": r.cohort,
+                    "nrr": _ratio(r.net),
+                    "grr": _ratio(r.gross),
+                    "logo churn": _ratio(churn.get(currency)),
+                    "nrr %": _float_percent(r.net),
+                    "grr %": _float_percent(r.gross),
+                    "logo churn %": _float_percent(churn.get(currency)),
+                }
+            )
+    columns = [*RETENTION_COLUMNS, "nrr %", "grr %", "logo churn %"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _float_percent(ratio: Fraction | None) -> float | None:
+    return None if ratio is None else float(ratio * 100)
+
+
+MARGIN_COLUMNS = [
+    "tenant",
+    "currency",
+    "devices",
+    "frames",
+    "revenue",
+    "cost",
+    "margin",
+    "margin %",
+]
+
+
+@dataclass(frozen=True)
+class MonthMargins:
+    """Cost and margin per invoiced tenant of a month (revenue: an invoice's subtotal,
+    lines 1-5, tax is not revenue), and what could not be costed."""
+
+    month: str
+    costs: CostModel
+    table: pd.DataFrame
+    #: tenants invoiced in another currency than the cost model's: not costed
+    other_currency: list[str]
+
+
+def month_margins(store: Store, token: Token, month: str, costs: CostModel) -> MonthMargins:
+    """Each tenant invoiced for ``month``: its billable devices and frames as invoiced, the
+    revenue (subtotal), the cost of one tenant-month at the cost model and the margin, money
+    as text; ``margin %`` = margin ÷ revenue, one decimal rounded down. A tenant invoiced in
+    another currency than the costs' is listed in ``other_currency`` instead: nothing here
+    converts currencies."""
+    _staff_only(token)
+    invoices = month_invoices(store, token, month)
+    rows, other = [], []
+    for r in invoices.records:
+        if r["currency"] != costs.currency:
+            other.append(r["tenant_name"])
+            continue
+        cost = costs.cost(r["billable_devices"], r["frames"])
+        revenue = r["subtotal"]
+        gain = margin(revenue, cost)
+        rows.append(
+            {
+                "tenant": r["tenant_name"],
+                "currency": r["currency"],
+                "devices": r["billable_devices"],
+                "frames": r["frames"],
+                "revenue": money_text(revenue, r["currency"]),
+                "cost": money_text(cost, r["currency"]),
+                "margin": money_text(gain, r["currency"]),
+                "margin %": _ratio(Fraction(gain, revenue) if revenue else None),
+                "revenue_minor": revenue,
+                "cost_minor": cost,
+                "margin_minor": gain,
+            }
+        )
+    columns = [*MARGIN_COLUMNS, "revenue_minor", "cost_minor", "margin_minor"]
+    return MonthMargins(invoices.month, costs, pd.DataFrame(rows, columns=columns), other)
+
+
+WHAT_IF_COLUMNS = ["devices", "frames", "revenue", "mrr", "cost", "margin", "margin %"]
+
+
+def what_if_table(
+    token: Token,
+    catalog: Catalog,
+    tier_name: str,
+    device_counts: Sequence[int],
+    heartbeat_s: int,
+    costs: CostModel,
+    days: int = 30,
+    term: Term = "monthly",
+) -> pd.DataFrame:
+    """:func:`core.billing.revenue.what_if_range` for the tier called ``tier_name``: a row
+    per device count, money as text (and in minor units, ``*_minor``, and major units for
+    the chart's axis, ``margin (major)``)."""
+    _staff_only(token)
+    if tier_name not in catalog.tiers:
+        raise ValueError(f"no tier {tier_name!r}")
+    tier = catalog.tiers[tier_name]
+    found = what_if_range(tier, device_counts, heartbeat_s, costs, days, term)
+    c = tier.currency
+    return pd.DataFrame(
+        {
+            "devices": [w.devices for w in found],
+            "frames": [w.frames for w in found],
+            "revenue": [money_text(w.revenue, c) for w in found],
+            "mrr": [money_text(w.mrr, c) for w in found],
+            "cost": [money_text(w.cost, c) for w in found],
+            "margin": [money_text(w.margin, c) for w in found],
+            "margin %": [_ratio(w.margin_ratio) for w in found],
+            "revenue_minor": [w.revenue for w in found],
+            "cost_minor": [w.cost for w in found],
+            "margin_minor": [w.margin for w in found],
+            "margin (major)": [major_units(w.margin, c) for w in found],
+        }
+    )
+
+
+VALUATION_COLUMNS = ["currency", "month", "mrr", "arr", "multiple", "valuation"]
+
+
+def valuations(store: Store, token: Token, multiple: Decimal | None) -> pd.DataFrame:
+    """Per currency, at the last closed month's end: MRR, ARR (12 × MRR) and the valuation
+    (ARR × ``multiple``, rounded half-up), money as text; ``valuation`` is None when no
+    multiple is configured (``[revenue] arr_multiple``)."""
+    held = portfolio(store, token)
+    closed = _closed(store)
+    rows = []
+    if closed:
+        year, month = closed[-1]
+        for currency, mrr in sorted(mrr_total(held, year, month).items()):
+            yearly = arr(mrr)
+            rows.append(
+                {
+                    "currency": currency,
+                    "month": _label(year, month),
+                    "mrr": money_text(mrr, currency),
+                    "arr": money_text(yearly, currency),
+                    "multiple": None if multiple is None else str(multiple),
+                    "valuation": None
+                    if multiple is None
+                    else money_text(valuation(yearly, multiple), currency),
+                }
+            )
+    return pd.DataFrame(rows, columns=VALUATION_COLUMNS)

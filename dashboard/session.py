@@ -50,6 +50,17 @@ def _catalog(path: str | None) -> Catalog:
     return load_catalog(path)
 
 
+def revenue_settings() -> data.RevenueSettings:
+    """The cost model (``[costs]``) and valuation multiple (``[revenue] arr_multiple``) of the
+    same config, each None when it does not configure them."""
+    return _revenue_settings(os.environ.get("UPTALLY_CONFIG"))
+
+
+@st.cache_resource(show_spinner=False)
+def _revenue_settings(path: str | None) -> data.RevenueSettings:
+    return data.load_revenue_settings(path)
+
+
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
     return data.open_store(path, catalog().tiers)

@@ -21,6 +21,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from server.testing import REPO, free_port
+from tests.support.billing import seed_billing
 from tests.support.incidents import GLOBEX, seed_incidents
 from tests.support.tenants import FLEETS, revoke, seed
 
@@ -54,14 +55,15 @@ class Dashboard:
         return out.decode(errors="replace")
 
 
-def start_dashboard(seeded: Any, tmp_path: Path) -> Dashboard:
-    """``uptally dashboard`` on ``seeded.data``, once its health check answers."""
+def start_dashboard(seeded: Any, tmp_path: Path, env: dict[str, str] | None = None) -> Dashboard:
+    """``uptally dashboard`` on ``seeded.data``, once its health check answers; ``env`` adds
+    to its environment."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uptally", "dashboard", "--data", str(seeded.data)]
         + ["--port", str(port)],
         cwd=REPO,
-        env={**os.environ, "HOME": str(tmp_path)},  # streamlit's own files go there
+        env={**os.environ, "HOME": str(tmp_path), **(env or {})},  # streamlit's files: HOME
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -199,5 +201,34 @@ def test_a_client_sees_its_incidents_drawn(tmp_path, page) -> None:
         assert "Response compliance" in text and "acme-hvac-1" in text
         assert "Answer an incident" not in text and "Send" not in text  # staff only
         assert not [w for w in ("globex", *GLOBEX["globex-gw"]) if w in text]
+    finally:
+        board.stop()
+
+
+def test_staff_see_the_billing_page_drawn(tmp_path, page) -> None:
+    story = seed_billing(tmp_path / "db", close=2)
+    config = tmp_path / "uptally.toml"
+    config.write_text('[costs]\ncurrency = "USD"\nper_device_month = "12.5"\n')
+    # UPTALLY_CONFIG for the dashboard only: the server's config does not take [costs] yet
+    board = start_dashboard(story, tmp_path, {"UPTALLY_CONFIG": str(config)})
+    try:
+        sign_in(page, board.url, story.staff)
+        page.get_by_role("link", name="Billing").click()
+        heading(page, "Billing")
+        page.get_by_text(f"{story.months[2]} is not closed").wait_for()
+        page.get_by_role("combobox").first.click()
+        page.get_by_role("option", name=f"{story.months[1]} · closed").click()
+        heading(page, "Invoice lines")
+        page.get_by_text("sla_credit").first.wait_for()
+        page.get_by_role("tab", name="Revenue").click()
+        heading(page, "MRR and its movements")
+        page.locator("canvas, svg.marks").first.wait_for()  # the movements are drawn
+        page.wait_for_timeout(1_000)
+        shot = tmp_path / "billing.png"
+        page.screenshot(path=shot, full_page=True)
+        colors = Image.open(io.BytesIO(shot.read_bytes())).convert("RGB").getcolors(1 << 16)
+        assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"
+        text = page.content()
+        assert "Logo churn" in text and "Valuation" in text
     finally:
         board.stop()
