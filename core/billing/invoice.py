@@ -29,6 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
+from core.billing.money import money_text
 from core.billing.subscriptions import Span, Term, days_in_month
 from core.tiers import DevicePrice, Tier
 
@@ -184,7 +185,7 @@ def overage_line(tier_name: str, tier: Tier, frames: int) -> Line | None:
     return line("overage", what, started, price, Fraction(1))
 
 
-def minimum_line(minimum_due: Fraction, first_three: int) -> Line | None:
+def minimum_line(minimum_due: Fraction, first_three: int, currency: str) -> Line | None:
     """The top-up from lines 1-3 (``first_three``, already discounted) to the month's
     minimum (``minimum_due``: each span's minimum × its days / the month's, trial spans 0),
     itself never discounted: one line of quantity 1, unit price the rounded top-up, factor
@@ -193,8 +194,8 @@ def minimum_line(minimum_due: Fraction, first_three: int) -> Line | None:
     if top_up <= 0:
         return None
     what = (
-        f"Minimum commitment {decimal_text(minimum_due, 2)} (prorated, trial days 0)"
-        f" less lines 1-3 of {first_three}"
+        f"Minimum commitment {money_text(round_half_up(minimum_due), currency)} (prorated,"
+        f" trial days 0) less lines 1-3 of {money_text(first_three, currency)}"
     )
     return Line("minimum", what, 1, top_up, Fraction(1), top_up)
 
@@ -330,7 +331,7 @@ def build_invoice(
 
     recurring = sum(li.amount for li in base_lines + device_lines)
     first_three = recurring + sum(li.amount for li in overage_lines)
-    top_up_line = minimum_line(minimum_due, first_three)
+    top_up_line = minimum_line(minimum_due, first_three, currency)
     minimum_lines = [] if top_up_line is None else [top_up_line]
     top_up = 0 if top_up_line is None else top_up_line.amount
 

@@ -379,7 +379,7 @@ def what_if(
     overage = overage_line("what-if", tier, frames)
     first_three = base.amount + sum(li.amount for li in device_lines)
     first_three += 0 if overage is None else overage.amount
-    top_up = minimum_line(Fraction(money("minimum", tier.minimum)), first_three)
+    top_up = minimum_line(Fraction(money("minimum", tier.minimum)), first_three, tier.currency)
     revenue = first_three + (0 if top_up is None else top_up.amount)
     cost = costs.cost(devices, frames)
     return WhatIf(
