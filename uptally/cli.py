@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from core import __version__, query, support, zones
+from core import __version__, query, support, users, zones
 from core.billing import report
 from core.billing.export import invoice_json, invoices_csv
 from core.billing.subscriptions import Cancel, Change, Start
@@ -1024,6 +1024,74 @@ def _register_billing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         p.add_argument("--config", help="TOML file of uptally serve (its data and tiers)")
 
 
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password read from standard input (``--password-stdin``), else a new one to show
+    once; and whether it was made here."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    return users.new_password(), True
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    if args.staff == (args.tenant is not None):
+        raise UsageError("a user is --staff or of one --tenant")
+    password, made = _password(args)
+    with _store(args) as store:
+        tenant_id = None if args.staff else _tenant_of(store, args.tenant).id
+        try:
+            user = store.add_user(args.email, password, tenant_id=tenant_id, role=args.role)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    where = "staff" if user.staff else f"{args.tenant} {user.role}"
+    print(f"user {user.id} {user.email} ({where})")
+    if made:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        found = store.users()
+        names = {t.id: t.name for t in store.tenants.values()}
+    if not found:
+        print("no users")
+    for user in found:
+        where = "staff" if user.staff else f"{names.get(user.tenant_id or 0, '?')} {user.role}"
+        flags = " disabled" if user.disabled else ""
+        flags += " locked" if user.locked_until_ns > time.time_ns() else ""
+        print(f"{user.id:>5}  {user.email:<40} {where}{flags}")
+    return 0
+
+
+def _change_user(args: argparse.Namespace, **changes: object) -> int:
+    with _store(args) as store:
+        try:
+            user = store.change_user(args.email, **changes)  # type: ignore[arg-type]
+        except KeyError:
+            raise CommandError(f"no user {args.email}") from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    state = "disabled" if user.disabled else "enabled"
+    print(f"user {user.email}: {state}; its sessions end")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    return _change_user(args, disabled=True)
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    return _change_user(args, disabled=False)
+
+
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    password, made = _password(args)
+    code = _change_user(args, password=password)
+    if made:
+        print(f"new password (shown once): {password}")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="uptally", description=__doc__)
     parser.add_argument("--version", action="version", version=f"uptally {__version__}")
@@ -1158,6 +1226,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     talerts.add_argument("--clear", action="append", metavar="KEY")
     talerts.set_defaults(func=cmd_tenant_alerts)
 
+    user = sub.add_parser("user", help="dashboard users").add_subparsers(
+        dest="action", required=True
+    )
+    uadd = user.add_parser("add", help="a staff user or a tenant's; prints a password once")
+    uadd.add_argument("email")
+    uadd.add_argument("--staff", action="store_true", help="reads every tenant")
+    uadd.add_argument("--tenant", help="the tenant the user belongs to")
+    uadd.add_argument("--role", choices=users.ROLES, default="viewer", help="default: viewer")
+    uadd.add_argument("--password-stdin", action="store_true", help="read it, do not make one")
+    uadd.set_defaults(func=cmd_user_add)
+    user.add_parser("list", help="users (never their passwords)").set_defaults(func=cmd_user_list)
+    for name, func, text in (
+        ("disable", cmd_user_disable, "disable a user: its sessions end"),
+        ("enable", cmd_user_enable, "enable a disabled user"),
+        ("reset", cmd_user_reset, "a new password (prints it once); lifts a lockout"),
+    ):
+        one = user.add_parser(name, help=text)
+        one.add_argument("email")
+        if name == "reset":
+            one.add_argument("--password-stdin", action="store_true")
+        one.set_defaults(func=func)
+
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
         dest="action", required=True
     )
@@ -1184,6 +1274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *window.choices.values(),
         sla,
         *incident.choices.values(),
+        *user.choices.values(),
         talerts,
         *token.choices.values(),
     ):  # the store serve would open

@@ -80,9 +80,18 @@ from core.store.tenants import (
     check_settings,
 )
 from core.store.tokens import Token, TokenTable, check_scope
+from core.store.users import UserTable
 from core.store.windows import WindowTable
 from core.tiers import DEFAULT_TIER, DEFAULT_TIERS, Tier
 from core.times import NS_PER_MS, NS_PER_S, S_PER_DAY
+from core.users import (
+    ROLES,
+    SignInFailed,
+    User,
+    email_of,
+    hash_password,
+    password_matches,
+)
 from core.webhooks import (
     SECRET_PREFIX,
     STATES,
@@ -142,6 +151,8 @@ class Store:
         b"incidents",
         b"watch",
         b"frame_quarters",
+        b"users",
+        b"user_emails",
         b"subscriptions",
         b"invoices",
         b"invoice_numbers",
@@ -185,6 +196,7 @@ class Store:
         self.outbox_table = OutboxTable(self.slab)
         self.incident_table = IncidentTable(self.slab)
         self.frame_table = FrameCountTable(self.slab)
+        self.user_table = UserTable(self.slab)
         self.billing_table = BillingTable(self.slab)
         #: the writer's copy of each tenant's STORED ``closed_before_ns``, as of the
         #: ``tenant_changes`` count ``_cuts_seen`` (a commit rereads them when it moved)
@@ -1010,6 +1022,104 @@ class Store:
             {key: value["mrr"] for key, value in kept.items()},
             {key: value["devices"] for key, value in kept.items()},
         )
+
+    # --- dashboard users ----------------------------------------------------------------------
+
+    def add_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        tenant_id: int | None = None,
+        role: str = "viewer",
+        now_ns: int | None = None,
+    ) -> User:
+        """A new dashboard user: staff (``tenant_id`` None) or a tenant's viewer or admin.
+        The password is kept only as its argon2id hash."""
+        email = email_of(email)
+        if tenant_id is not None:
+            if role not in ROLES:
+                raise ValueError(f"a tenant user's role is one of {', '.join(ROLES)}")
+            if tenant_id not in self.tenants:
+                raise UnknownTenant(tenant_id)
+        role = "staff" if tenant_id is None else role
+        password_hash = hash_password(password)  # slow: before the write, not inside it
+
+        def work(txn: lmdb.Transaction) -> User:
+            if self.user_table.by_email(txn, email) is not None:
+                raise ValueError(f"a user {email} exists")
+            user = User(
+                self.user_table.next_id(txn),
+                email,
+                tenant_id,
+                role,
+                password_hash,
+                created_ns=time.time_ns() if now_ns is None else now_ns,
+            )
+            self.user_table.put(txn, user)
+            return user
+
+        return self.slab.write(work)
+
+    def users(self) -> list[User]:
+        with self.slab.txn() as txn:
+            return self.user_table.all(txn)
+
+    def user(self, email: str) -> User:
+        with self.slab.txn() as txn:
+            found = self.user_table.by_email(txn, email_of(email))
+        if found is None:
+            raise KeyError(email)
+        return found
+
+    def change_user(
+        self, email: str, *, disabled: bool | None = None, password: str | None = None
+    ) -> User:
+        """Disable or enable a user, or give it a new password (which also lifts a lockout);
+        either ends its sessions."""
+        password_hash = None if password is None else hash_password(password)
+        email = email_of(email)
+
+        def work(txn: lmdb.Transaction) -> User:
+            user = self.user_table.by_email(txn, email)
+            if user is None:
+                raise KeyError(email)
+            if disabled is not None:
+                user.disabled = disabled
+            if password_hash is not None:
+                user.password_hash, user.failures, user.locked_until_ns = password_hash, 0, 0
+            user.epoch += 1
+            self.user_table.put(txn, user)
+            return user
+
+        return self.slab.write(work)
+
+    def sign_in_user(self, email: str, password: str, now_ns: int) -> User:
+        """The user behind this e-mail and password, its failures reset; else
+        :class:`SignInFailed`, the failure counted (LOCK_AFTER in a row lock it out)."""
+        try:
+            user = self.user(email)
+        except (KeyError, ValueError):
+            raise SignInFailed("unknown e-mail or wrong password") from None
+        if user.disabled or user.locked_until_ns > now_ns:
+            raise SignInFailed("unknown e-mail or wrong password")
+        good = password_matches(user.password_hash, password)
+
+        def work(txn: lmdb.Transaction) -> User:
+            stored = self.user_table.by_email(txn, user.email)
+            assert stored is not None
+            if good:
+                stored.failures, stored.locked_until_ns = 0, 0
+                changed = stored
+            else:
+                changed = stored.after_failure(now_ns)
+            self.user_table.put(txn, changed)
+            return changed
+
+        changed = self.slab.write(work)
+        if not good:
+            raise SignInFailed("unknown e-mail or wrong password")
+        return changed
 
     # --- ingest ----------------------------------------------------------------------------
 
