@@ -31,9 +31,6 @@ non-trial tenant's frames were counted.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import pstats
 import shutil
 import statistics
 import tempfile
@@ -45,7 +42,7 @@ from typing import Any
 import msgpack
 
 from bench import sla
-from bench.common import Turn, environment, time_in_turns
+from bench.common import Turn, environment, profile, time_in_turns
 from core import ingest, zones
 from core.batch import QUARTER_NS
 from core.billing.invoice import invoice_number
@@ -203,24 +200,10 @@ def _check(
     return problems
 
 
-def _profile(path: Path, top: int = 15) -> list[dict[str, Any]]:
+def _profile(path: Path) -> list[dict[str, Any]]:
     """cProfile of one close on a fresh copy: the functions with the most own time."""
     with Store(path, map_size=1 << 30) as store:
-        profiler = cProfile.Profile()
-        profiler.runcall(store.close_month, YEAR, MONTH, NOW_NS, PREFIX)
-    stats = pstats.Stats(profiler, stream=io.StringIO())
-    rows = []
-    for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append(
-            {
-                "function": f"{file.rsplit('/', 2)[-1]}:{line}({name})",
-                "calls": calls,
-                "own_s": round(own, 4),
-                "cumulative_s": round(cumulative, 4),
-            }
-        )
-    rows.sort(key=lambda r: -r["own_s"])
-    return rows[:top]
+        return profile(lambda: store.close_month(YEAR, MONTH, NOW_NS, PREFIX))
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -283,10 +266,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         ratio = median["close"] / median["baseline"]
         verdict = None if args.quick else ratio <= RATIO_TARGET
         store.close()
-        profile = None
+        hot = None
         if args.profile or verdict is False:
             _copy(original, root / "profile")
-            profile = _profile(root / "profile")
+            hot = _profile(root / "profile")
         example = closes[0][0] if closes and closes[0] else None
 
     labels = {
@@ -309,9 +292,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             f" attainment {shown(results['baseline'][0].attainment)} %,"
             f" total {example['total']} {example['currency']}"
         )
-    if profile:
+    if hot:
         print("  close_month, own time by function (cProfile, one close):")
-        for row in profile:
+        for row in hot:
             print(f"    {row['own_s']:8.3f} s {row['calls']:>9,}  {row['function']}")
     if problems:
         print("  PROBLEMS:\n    " + "\n    ".join(problems))
@@ -350,6 +333,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "example": None
         if example is None
         else {key: example[key] for key in ("number", "tenant_name", "zone", "total")},
-        "profile": profile,
+        "profile": hot,
         "check": {"agree": not problems, "problems": problems},
     }

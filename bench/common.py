@@ -201,3 +201,26 @@ def rate(fps: float | None) -> str:
 def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+
+
+def profile(work: Callable[[], object], top: int = 15) -> list[dict[str, Any]]:
+    """cProfile of ``work()``: the ``top`` functions with the most own time."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(work)
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    rows = []
+    for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "function": f"{file.rsplit('/', 2)[-1]}:{line}({name})",
+                "calls": calls,
+                "own_s": round(own, 4),
+                "cumulative_s": round(cumulative, 4),
+            }
+        )
+    rows.sort(key=lambda r: -r["own_s"])
+    return rows[:top]

@@ -20,9 +20,6 @@ Timed in turns (one round of every contender, then the next round), over all ten
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import pstats
 import statistics
 import tempfile
 import time
@@ -36,6 +33,7 @@ import msgpack
 import numpy as np
 
 from bench.common import Turn, environment, time_in_turns
+from bench.common import profile as common_profile
 from bench.query import fleet_day
 from core import query, zones
 from core.fleet import Fleet
@@ -185,25 +183,6 @@ def _figures(sla: MonthSla) -> dict[str, Any]:
     return {key: answer[key] for key in keys} | {"sites": len(answer["sites"])}
 
 
-def _profile(setup: Setup, now_ns: int, top: int = 15) -> list[dict[str, Any]]:
-    """cProfile of month_sla over every tenant: the functions with the most own time."""
-    profiler = cProfile.Profile()
-    profiler.runcall(_sla, setup, now_ns)
-    stats = pstats.Stats(profiler, stream=io.StringIO())
-    rows = []
-    for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append(
-            {
-                "function": f"{file.rsplit('/', 2)[-1]}:{line}({name})",
-                "calls": calls,
-                "own_s": round(own, 4),
-                "cumulative_s": round(cumulative, 4),
-            }
-        )
-    rows.sort(key=lambda r: -r["own_s"])
-    return rows[:top]
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     tenants = 4 if args.quick else args.tenants
     devices = 50 if args.quick else args.devices_per_tenant
@@ -244,7 +223,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         verdict = None if args.quick else ratio <= RATIO_TARGET
         profile = None
         if args.profile or verdict is False:
-            profile = _profile(setup, complete_ns)
+            profile = common_profile(lambda: _sla(setup, complete_ns))
         example = results["sla"][0], results["sla_in_progress"][0]
         setup.store.close()
 

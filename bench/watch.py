@@ -45,10 +45,7 @@ ran in B is checked in the store afterwards (watch memory stored, passes' alerts
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import math
-import pstats
 import shutil
 import statistics
 import tempfile
@@ -62,6 +59,7 @@ import msgpack
 import numpy as np
 
 from bench.common import Turn, environment, time_in_turns
+from bench.common import profile as profile_of
 from bench.e2e import run_phase, start_server
 from bench.load import LoadSpec
 from bench.query import fleet_day
@@ -246,25 +244,6 @@ def _summary(plans: list[watch.Plan]) -> dict[str, int]:
     }
 
 
-def _profile(work: Any, top: int = 15) -> list[dict[str, Any]]:
-    """cProfile of ``work()``: the functions with the most own time."""
-    profiler = cProfile.Profile()
-    profiler.runcall(work)
-    stats = pstats.Stats(profiler, stream=io.StringIO())
-    rows = []
-    for (file, line, name), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append(
-            {
-                "function": f"{file.rsplit('/', 2)[-1]}:{line}({name})",
-                "calls": calls,
-                "own_s": round(own, 4),
-                "cumulative_s": round(cumulative, 4),
-            }
-        )
-    rows.sort(key=lambda r: -r["own_s"])
-    return rows[:top]
-
-
 def pass_cost(
     tenants: int, devices: int, sites: int, repeat: int, profile: bool, quick: bool
 ) -> dict[str, Any]:
@@ -307,7 +286,7 @@ def pass_cost(
         verdict = None if quick else ratios["steady"] <= STEADY_TARGET
         rows = None
         if profile or verdict is False:
-            rows = _profile(lambda: _passes(setup, steady_ns, warm))
+            rows = profile_of(lambda: _passes(setup, steady_ns, warm))
         problems = []
         if first_summary["opened"] == 0 or first_summary["alerts_firing"] == 0:
             problems.append("the first pass found nothing to open or raise")
