@@ -3,8 +3,6 @@ users see, and that no page shows a client another tenant."""
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,17 +10,8 @@ from streamlit.testing.v1 import AppTest
 from core import zones
 from core.sla import attainment
 from dashboard import session
-from server.testing import REPO
+from tests.support.apptest import APP, shown, signed_in
 from tests.support.tenants import FLEETS, revoke, seed
-
-APP = str(REPO / "dashboard" / "app.py")
-
-
-@pytest.fixture(autouse=True)
-def keep_main_module(monkeypatch):
-    """Streamlit installs each script it runs as ``sys.modules["__main__"]`` and leaves it
-    there; a later test's spawned process would then run the dashboard as its main module."""
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
 @pytest.fixture
@@ -31,26 +20,6 @@ def seeded(tmp_path, monkeypatch):
     monkeypatch.setenv("UPTALLY_DATA", str(s.data))
     monkeypatch.delenv("UPTALLY_CONFIG", raising=False)
     return s
-
-
-def signed_in(secret: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert [t.value for t in at.title] == ["Uptally"]
-    at.text_input[0].input(secret)
-    at.button[0].click().run()
-    assert not at.exception
-    return at
-
-
-def shown(at: AppTest) -> str:
-    """Every text the page shows, table cells and choices included."""
-    parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [f"{m.label} {m.value}" for m in at.metric]
-    parts += [" ".join(map(str, s.options)) for s in at.selectbox]
-    parts += [frame.value.to_string() for frame in at.dataframe]
-    return "\n".join(parts)
 
 
 def leaks(text: str, tenant: str) -> list[str]:

@@ -9,7 +9,6 @@ own token; the dashboard's store stays read-only.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -17,10 +16,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data, session
-from server.testing import REPO, ProcessServer, free_port
+from server.testing import ProcessServer, free_port
+from tests.support.apptest import on_page, shown
 from tests.support.billing import FLEETS, seed_billing
 
-APP = str(REPO / "dashboard" / "app.py")
 PAGE = "views/billing.py"
 CONFIG = """
 [costs]
@@ -35,13 +34,6 @@ arr_multiple = "4.5"
 REVENUE_WORDS = ["MRR", "ARR", "NRR", "GRR", "churn", "Valuation", "margin", "What-if", "cost"]
 
 
-@pytest.fixture(autouse=True)
-def keep_main_module(monkeypatch):
-    """Streamlit installs each script it runs as ``sys.modules["__main__"]`` and leaves it
-    there; a later test's spawned process would then run the dashboard as its main module."""
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
-
-
 @pytest.fixture
 def story(tmp_path, monkeypatch):
     found = seed_billing(tmp_path / "db", close=2)  # the last month is left to close
@@ -51,27 +43,6 @@ def story(tmp_path, monkeypatch):
     monkeypatch.setenv("UPTALLY_CONFIG", str(config))
     monkeypatch.setenv("UPTALLY_API", f"http://127.0.0.1:{free_port()}")  # nothing there
     return found
-
-
-def billing_page(secret: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.text_input[0].input(secret)
-    at.button[0].click().run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert [t.value for t in at.title] == ["Billing"]
-    return at
-
-
-def shown(at: AppTest) -> str:
-    """Every text the page shows, table cells and choices included."""
-    parts: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "error", "success", "info"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [f"{m.label} {m.value}" for m in at.metric]
-    parts += [" ".join(map(str, s.options)) for s in at.selectbox]
-    parts += [frame.value.to_string() for frame in (*at.dataframe, *at.table)]
-    return "\n".join(parts)
 
 
 def selectbox(at: AppTest, label: str) -> Any:
@@ -208,3 +179,7 @@ def test_an_unreachable_server_is_a_clear_error(story) -> None:
     assert error.value.startswith(f"Cannot close {story.months[2]}: cannot reach the server at")
     assert not at.success
     assert [str(i.value) for i in at.info][0].endswith("is not closed: no invoices issued yet.")
+
+
+def billing_page(secret: str) -> AppTest:
+    return on_page(secret, PAGE, "Billing")

@@ -9,7 +9,6 @@ a path once per process), so the server runs as ``uptally serve`` in its own
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 from typing import Any
 
@@ -17,19 +16,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data, session
-from server.testing import REPO, ProcessServer
+from server.testing import ProcessServer
+from tests.support.apptest import APP, on_page, shown
 from tests.support.incidents import ACME, GLOBEX, Incidents, seed_incidents
 
-APP = str(REPO / "dashboard" / "app.py")
 PAGE = "views/incidents.py"
 GLOBEX_WORDS = ["globex", *GLOBEX, *GLOBEX["globex-gw"]]
-
-
-@pytest.fixture(autouse=True)
-def keep_main_module(monkeypatch):
-    """Streamlit installs each script it runs as ``sys.modules["__main__"]`` and leaves it
-    there; a later test's spawned process would then run the dashboard as its main module."""
-    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
 @pytest.fixture
@@ -38,27 +30,6 @@ def story(tmp_path, monkeypatch) -> Incidents:
     monkeypatch.setenv("UPTALLY_DATA", str(found.data))
     monkeypatch.delenv("UPTALLY_CONFIG", raising=False)
     return found
-
-
-def incidents_page(secret: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.text_input[0].input(secret)
-    at.button[0].click().run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert [t.value for t in at.title] == ["Incidents"]
-    return at
-
-
-def shown(at: AppTest) -> str:
-    """Every text the page shows, table cells and choices included."""
-    parts: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "error", "success", "info"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [f"{m.label} {m.value}" for m in at.metric]
-    parts += [" ".join(map(str, s.options)) for s in at.selectbox]
-    parts += [frame.value.to_string() for frame in at.dataframe]
-    return "\n".join(parts)
 
 
 def selectbox(at: AppTest, label: str) -> Any:
@@ -192,3 +163,7 @@ def test_an_unreachable_server_is_a_clear_error(story, monkeypatch) -> None:
         f"Cannot acknowledge incident #{hvac}: cannot reach the server at http://127.0.0.1:9"
     )
     assert states(at)[hvac] == "open"
+
+
+def incidents_page(secret: str) -> AppTest:
+    return on_page(secret, PAGE, "Incidents")
